@@ -1,0 +1,81 @@
+"""The append-only, hash-chained audit log.
+
+Each event's hash is SHA-256 over the previous event's hash and the event's own
+canonical payload, so changing or deleting any row breaks the chain from there on.
+The ORM refuses updates and deletes; on PostgreSQL a trigger refuses them too.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class AuditImmutableError(Exception):
+    """Raised on any attempt to change or delete an audit event."""
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AuditImmutableError("audit events are append-only")
+
+    def delete(self):
+        raise AuditImmutableError("audit events are append-only")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AuditImmutableError("audit events are append-only")
+
+
+class AuditEvent(models.Model):
+    seq = models.PositiveBigIntegerField(unique=True, editable=False)
+    created_at = models.DateTimeField(editable=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # The actor's username, kept so the record reads the same if the user is renamed.
+    actor_name = models.CharField(max_length=150, blank=True, editable=False)
+    action = models.CharField(max_length=64, editable=False)
+    ticket_id = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
+    object_type = models.CharField(max_length=32, blank=True, editable=False)
+    object_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    from_state = models.CharField(max_length=32, blank=True, editable=False)
+    to_state = models.CharField(max_length=32, blank=True, editable=False)
+    data = models.JSONField(default=dict, blank=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["ticket_id", "seq"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} ticket={self.ticket_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise AuditImmutableError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AuditImmutableError("audit events are append-only")
+
+
+class AuditChainHead(models.Model):
+    """One row: the newest event's seq and hash.
+
+    Appending locks this row, so concurrent transactions extend the chain one at a
+    time and never fork it.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"

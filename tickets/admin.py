@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from servicedesk.admin import ReadOnlyAdmin
+from tickets.models import Customer, Mention, Reply, ReplyRevision, Ticket, WindowPolicy
+
+
+@admin.register(WindowPolicy)
+class WindowPolicyAdmin(admin.ModelAdmin):
+    list_display = ("platform", "priority", "first_response_minutes")
+    list_editable = ("first_response_minutes",)
+    list_filter = ("platform",)
+
+
+@admin.register(Ticket)
+class TicketAdmin(ReadOnlyAdmin):
+    list_display = ("id", "state", "channel", "customer", "regulated", "assignee", "deadline")
+    list_filter = ("state", "regulated", "channel", "priority")
+    list_select_related = ("channel", "customer", "assignee")
+    search_fields = ("id", "customer__handle")
+
+
+@admin.register(Mention)
+class MentionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "channel", "external_id", "customer", "ticket", "posted_at")
+    list_select_related = ("channel", "customer")
+    search_fields = ("external_id", "text")
+
+
+@admin.register(Customer)
+class CustomerAdmin(ReadOnlyAdmin):
+    list_display = ("id", "platform", "handle", "display_name")
+    search_fields = ("handle", "display_name", "external_id")
+
+
+@admin.register(Reply)
+class ReplyAdmin(ReadOnlyAdmin):
+    list_display = ("id", "ticket", "state", "author", "revision", "sent_at")
+    list_filter = ("state",)
+    list_select_related = ("ticket", "author")
+
+
+@admin.register(ReplyRevision)
+class ReplyRevisionAdmin(ReadOnlyAdmin):
+    list_display = ("reply", "number", "editor", "created_at")
+    list_select_related = ("reply", "editor")

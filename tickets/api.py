@@ -1,0 +1,362 @@
+"""HTTP API for mentions, tickets and replies: one thin view per operation."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from connectors.models import ChannelAccount
+from servicedesk.api_fields import AwareDateTimeField, BoundedTextField, ReasonSerializer
+from servicedesk.errors import RoleRequired
+from servicedesk.roles import AGENT, INTEGRATION, SUPERVISOR, has_role
+from tickets import selectors, services
+from tickets.enums import WORKING_STATES
+from tickets.models import Ticket
+
+# A post stamped this far in the future is a wrong clock, not a customer.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+# ---- output shapes ----------------------------------------------------------------
+
+
+def _seconds_left(ticket: Ticket) -> int:
+    return int((ticket.deadline - timezone.now()).total_seconds())
+
+
+class CustomerOut(serializers.Serializer):
+    external_id = serializers.CharField()
+    handle = serializers.CharField()
+    display_name = serializers.CharField()
+
+
+class ScreeningOut(serializers.Serializer):
+    regulated = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.DictField())
+    pii = serializers.ListField(child=serializers.DictField())
+    blocked = serializers.BooleanField()
+    policy_version = serializers.CharField()
+
+
+class TicketListOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    channel = serializers.CharField(source="channel.name")
+    platform = serializers.CharField(source="channel.platform")
+    customer = CustomerOut()
+    excerpt = serializers.SerializerMethodField()
+    priority = serializers.CharField()
+    sentiment = serializers.CharField()
+    regulated = serializers.BooleanField()
+    assignee = serializers.CharField(source="assignee.username", default=None)
+    posted_at = serializers.DateTimeField()
+    deadline = serializers.DateTimeField()
+    seconds_left = serializers.SerializerMethodField()
+    breached = serializers.SerializerMethodField()
+
+    def get_excerpt(self, ticket) -> str:
+        return (getattr(ticket, "first_text", None) or "")[:140]
+
+    def get_seconds_left(self, ticket) -> int:
+        return _seconds_left(ticket)
+
+    def get_breached(self, ticket) -> bool:
+        return ticket.state in WORKING_STATES and _seconds_left(ticket) < 0
+
+
+class MentionOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField()
+    author = CustomerOut(source="customer")
+    text = serializers.CharField()
+    url = serializers.CharField()
+    posted_at = serializers.DateTimeField()
+    received_at = serializers.DateTimeField()
+    in_reply_to_external_id = serializers.CharField()
+    screening = serializers.DictField()
+
+
+class ReviewOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    reply = serializers.IntegerField(source="reply_id")
+    reviewer = serializers.CharField(source="reviewer.username")
+    decision = serializers.CharField()
+    comment = serializers.CharField()
+    body_sha256 = serializers.CharField()
+    revision = serializers.IntegerField()
+    submitted_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+
+class RevisionOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    body = serializers.CharField()
+    body_sha256 = serializers.CharField()
+    editor = serializers.CharField(source="editor.username")
+    created_at = serializers.DateTimeField()
+
+
+class ReplyOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    ticket = serializers.IntegerField(source="ticket_id")
+    state = serializers.CharField()
+    author = serializers.CharField(source="author.username")
+    body = serializers.CharField()
+    body_sha256 = serializers.CharField()
+    revision = serializers.IntegerField()
+    screening = ScreeningOut()
+    external_id = serializers.CharField()
+    external_url = serializers.CharField()
+    failure_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField()
+    reviews = ReviewOut(many=True)
+
+
+class ReplyDetailOut(ReplyOut):
+    revisions = RevisionOut(many=True)
+
+
+class AuditEventOut(serializers.Serializer):
+    seq = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.CharField(source="actor_name")
+    action = serializers.CharField()
+    ticket_id = serializers.IntegerField()
+    object_type = serializers.CharField()
+    object_id = serializers.IntegerField()
+    from_state = serializers.CharField()
+    to_state = serializers.CharField()
+    data = serializers.DictField()
+    prev_hash = serializers.CharField()
+    hash = serializers.CharField()
+
+
+class TicketDetailOut(TicketListOut):
+    regulated_reasons = serializers.ListField(child=serializers.DictField())
+    pii_flags = serializers.ListField(child=serializers.CharField())
+    close_reason = serializers.CharField()
+    received_at = serializers.DateTimeField()
+    claimed_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField()
+    approved_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField()
+    replied_at = serializers.DateTimeField()
+    closed_at = serializers.DateTimeField()
+    thread = MentionOut(source="mentions", many=True)
+    replies = ReplyDetailOut(many=True)
+    events = AuditEventOut(source="audit_events", many=True)
+
+    def get_excerpt(self, ticket) -> str:
+        first = next(iter(ticket.mentions.all()), None)
+        return first.text[:140] if first else ""
+
+
+# ---- mentions ---------------------------------------------------------------------
+
+
+class MentionAuthorIn(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255)
+    handle = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    display_name = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+
+
+class MentionIn(serializers.Serializer):
+    channel = serializers.SlugField(max_length=64)
+    external_id = serializers.CharField(max_length=255)
+    author = MentionAuthorIn()
+    text = BoundedTextField(allow_blank=True)
+    url = serializers.URLField(max_length=2048, required=False, default="", allow_blank=True)
+    posted_at = AwareDateTimeField()
+    in_reply_to_external_id = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+    raw = serializers.DictField(required=False, default=dict)
+
+    def validate_channel(self, value: str) -> ChannelAccount:
+        channel = ChannelAccount.objects.filter(name=value, is_active=True).first()
+        if channel is None:
+            raise serializers.ValidationError(
+                f"No active channel account named '{value}'.", code="unknown_channel"
+            )
+        return channel
+
+    def validate_posted_at(self, value):
+        if value > timezone.now() + MAX_CLOCK_SKEW:
+            raise serializers.ValidationError(
+                "posted_at is in the future.", code="posted_at_in_future"
+            )
+        return value
+
+
+class IngestTicketOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    state = serializers.CharField()
+    priority = serializers.CharField()
+    regulated = serializers.BooleanField()
+    deadline = serializers.DateTimeField()
+
+
+class IngestOut(serializers.Serializer):
+    mention_id = serializers.IntegerField(source="mention.pk")
+    ticket_id = serializers.IntegerField(source="ticket.pk")
+    created = serializers.BooleanField()
+    ticket = IngestTicketOut()
+
+
+class MentionIngestApi(APIView):
+    """Ingest one mention in the normalized shape: 201 new, 200 a duplicate (same ticket)."""
+
+    @extend_schema(request=MentionIn, responses={200: IngestOut, 201: IngestOut})
+    def post(self, request):
+        if not has_role(request.user, INTEGRATION, AGENT, SUPERVISOR):
+            raise RoleRequired("Only integrations, agents and supervisors can log mentions.")
+        serializer = MentionIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.mention_ingest(**serializer.validated_data, actor=request.user)
+        code = status.HTTP_201_CREATED if result.created else status.HTTP_200_OK
+        return Response(IngestOut(result).data, status=code)
+
+
+# ---- tickets ----------------------------------------------------------------------
+
+
+class TicketListApi(APIView):
+    @extend_schema(responses=TicketListOut(many=True))
+    def get(self, request):
+        filters = {
+            key: request.query_params[key]
+            for key in ("state", "regulated", "channel", "assignee", "breached")
+            if key in request.query_params
+        }
+        queryset = selectors.ticket_list(user=request.user, filters=filters)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(TicketListOut(page, many=True).data)
+
+
+class TicketDetailApi(APIView):
+    @extend_schema(responses=TicketDetailOut)
+    def get(self, request, ticket_id: int):
+        ticket = selectors.ticket_get(user=request.user, ticket_id=ticket_id)
+        return Response(TicketDetailOut(ticket).data)
+
+
+def _ticket_response(request, ticket_id: int) -> Response:
+    ticket = selectors.ticket_get(user=request.user, ticket_id=ticket_id)
+    return Response(TicketDetailOut(ticket).data)
+
+
+class TicketClaimApi(APIView):
+    @extend_schema(request=None, responses=TicketDetailOut)
+    def post(self, request, ticket_id: int):
+        services.ticket_claim(ticket_id=ticket_id, actor=request.user)
+        return _ticket_response(request, ticket_id)
+
+
+class _TicketReasonApi(APIView):
+    service = None
+
+    @extend_schema(request=ReasonSerializer, responses=TicketDetailOut)
+    def post(self, request, ticket_id: int):
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        type(self).service(
+            ticket_id=ticket_id, actor=request.user, reason=serializer.validated_data["reason"]
+        )
+        return _ticket_response(request, ticket_id)
+
+
+class TicketCloseApi(_TicketReasonApi):
+    service = staticmethod(services.ticket_close)
+
+
+class TicketIgnoreApi(_TicketReasonApi):
+    service = staticmethod(services.ticket_ignore)
+
+
+class TicketFlagRegulatedApi(_TicketReasonApi):
+    service = staticmethod(services.ticket_flag_regulated)
+
+
+class TicketClearRegulatedApi(_TicketReasonApi):
+    service = staticmethod(services.ticket_clear_regulated)
+
+
+# ---- replies ----------------------------------------------------------------------
+
+
+class ReplyBodyIn(serializers.Serializer):
+    body = BoundedTextField(allow_blank=False)
+
+
+def reply_response(request, reply_id: int, *, code: int = status.HTTP_200_OK) -> Response:
+    reply = selectors.reply_get(user=request.user, reply_id=reply_id)
+    return Response(ReplyDetailOut(reply).data, status=code)
+
+
+class ReplyCreateApi(APIView):
+    @extend_schema(request=ReplyBodyIn, responses={201: ReplyDetailOut})
+    def post(self, request, ticket_id: int):
+        serializer = ReplyBodyIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reply = services.reply_create(
+            ticket_id=ticket_id, actor=request.user, body=serializer.validated_data["body"]
+        )
+        return reply_response(request, reply.pk, code=status.HTTP_201_CREATED)
+
+
+class ReplyDetailApi(APIView):
+    @extend_schema(responses=ReplyDetailOut)
+    def get(self, request, reply_id: int):
+        return reply_response(request, reply_id)
+
+    @extend_schema(request=ReplyBodyIn, responses=ReplyDetailOut)
+    def patch(self, request, reply_id: int):
+        serializer = ReplyBodyIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.reply_update(
+            reply_id=reply_id, actor=request.user, body=serializer.validated_data["body"]
+        )
+        return reply_response(request, reply_id)
+
+
+class ReplySubmitApi(APIView):
+    @extend_schema(request=None, responses=ReplyDetailOut)
+    def post(self, request, reply_id: int):
+        services.reply_submit(reply_id=reply_id, actor=request.user)
+        return reply_response(request, reply_id)
+
+
+class ReplySendApi(APIView):
+    """Send: 202, the publish is handed to a worker; the reply's state says how far it got
+    (`sending`, then `sent` with the platform's id, or `failed` with the reason)."""
+
+    @extend_schema(request=None, responses={202: ReplyDetailOut})
+    def post(self, request, reply_id: int):
+        services.reply_send(reply_id=reply_id, actor=request.user)
+        return reply_response(request, reply_id, code=status.HTTP_202_ACCEPTED)
+
+
+class AuditListApi(APIView):
+    @extend_schema(responses=AuditEventOut(many=True))
+    def get(self, request):
+        raw_ticket = request.query_params.get("ticket")
+        ticket_id = None
+        if raw_ticket is not None:
+            if not raw_ticket.isdigit():
+                raise serializers.ValidationError({"ticket": ["Must be a ticket id."]})
+            ticket_id = int(raw_ticket)
+        queryset = selectors.audit_list(user=request.user, ticket_id=ticket_id)
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(AuditEventOut(page, many=True).data)

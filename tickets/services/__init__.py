@@ -1,0 +1,32 @@
+"""Every state change and business rule on mentions, tickets and replies."""
+
+from tickets.services.mentions import IngestResult, mention_ingest
+from tickets.services.replies import (
+    reply_create,
+    reply_publish,
+    reply_send,
+    reply_submit,
+    reply_update,
+)
+from tickets.services.tickets import (
+    ticket_claim,
+    ticket_clear_regulated,
+    ticket_close,
+    ticket_flag_regulated,
+    ticket_ignore,
+)
+
+__all__ = [
+    "IngestResult",
+    "mention_ingest",
+    "reply_create",
+    "reply_publish",
+    "reply_send",
+    "reply_submit",
+    "reply_update",
+    "ticket_claim",
+    "ticket_clear_regulated",
+    "ticket_close",
+    "ticket_flag_regulated",
+    "ticket_ignore",
+]

@@ -1,0 +1,230 @@
+"""Ingesting inbound posts: one mention per delivery, one ticket per conversation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals.screening import screen
+from connectors.models import ChannelAccount
+from servicedesk.audit import audit_record
+from tickets.enums import WORKING_STATES, TicketState
+from tickets.models import Customer, Mention, Reply, Ticket
+from tickets.services.common import apply_transition, lock_ticket
+from tickets.services.tickets import ticket_mark_regulated
+from tickets.triage import triage_priority, triage_sentiment
+from tickets.windows import deadline_for
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    mention: Mention
+    ticket: Ticket
+    created: bool
+
+
+def _customer_upsert(*, platform: str, author: dict[str, str]) -> Customer:
+    customer, created = Customer.objects.get_or_create(
+        platform=platform,
+        external_id=author["external_id"],
+        defaults={
+            "handle": author.get("handle", ""),
+            "display_name": author.get("display_name", ""),
+        },
+    )
+    handle, name = author.get("handle", ""), author.get("display_name", "")
+    if not created and (handle, name) != (customer.handle, customer.display_name):
+        customer.handle, customer.display_name = handle, name
+        customer.save(update_fields=["handle", "display_name"])
+    return customer
+
+
+def _thread_ticket_id(*, channel: ChannelAccount, in_reply_to: str) -> int | None:
+    """The ticket of the post this one answers: a customer's post or one of our replies."""
+    if not in_reply_to:
+        return None
+    ticket_id = (
+        Mention.objects.filter(channel=channel, external_id=in_reply_to)
+        .values_list("ticket_id", flat=True)
+        .first()
+    )
+    if ticket_id is None:
+        ticket_id = (
+            Reply.objects.filter(ticket__channel=channel, external_id=in_reply_to)
+            .values_list("ticket_id", flat=True)
+            .first()
+        )
+    return ticket_id
+
+
+def mention_ingest(
+    *,
+    channel: ChannelAccount,
+    external_id: str,
+    author: dict[str, str],
+    text: str,
+    url: str = "",
+    posted_at: datetime,
+    in_reply_to_external_id: str = "",
+    raw: dict[str, Any] | None = None,
+    actor=None,
+) -> IngestResult:
+    """Turn one inbound post into a mention on a ticket, exactly once.
+
+    The same (channel, external_id) twice returns the first mention and its ticket
+    with created=False. A post answering a known post or reply joins that ticket,
+    reopening it if it was replied or closed; any other post opens a new ticket,
+    triaged at once, with its deadline from the customer's own `posted_at`.
+    """
+    for attempt in range(2):
+        existing = (
+            Mention.objects.select_related("ticket")
+            .filter(channel=channel, external_id=external_id)
+            .first()
+        )
+        if existing is not None:
+            return IngestResult(existing, existing.ticket, created=False)
+        try:
+            with transaction.atomic():
+                return _mention_create(
+                    channel=channel,
+                    external_id=external_id,
+                    author=author,
+                    text=text,
+                    url=url,
+                    posted_at=posted_at,
+                    in_reply_to_external_id=in_reply_to_external_id,
+                    raw=raw or {},
+                    actor=actor,
+                )
+        except IntegrityError:
+            # Another request stored the same delivery between our check and insert:
+            # everything we wrote is rolled back and the winner's mention is returned.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _mention_create(
+    *,
+    channel: ChannelAccount,
+    external_id: str,
+    author: dict[str, str],
+    text: str,
+    url: str,
+    posted_at: datetime,
+    in_reply_to_external_id: str,
+    raw: dict[str, Any],
+    actor,
+) -> IngestResult:
+    now = timezone.now()
+    customer = _customer_upsert(platform=channel.platform, author=author)
+    screening = screen(text)
+    parent_id = _thread_ticket_id(channel=channel, in_reply_to=in_reply_to_external_id)
+    if parent_id is not None:
+        ticket = lock_ticket(parent_id)
+    else:
+        ticket = _ticket_open(
+            channel=channel,
+            customer=customer,
+            text=text,
+            screening=screening,
+            posted_at=posted_at,
+            now=now,
+        )
+    mention = Mention.objects.create(
+        channel=channel,
+        external_id=external_id,
+        customer=customer,
+        ticket=ticket,
+        text=text,
+        url=url,
+        posted_at=posted_at,
+        received_at=now,
+        in_reply_to_external_id=in_reply_to_external_id,
+        raw=raw,
+        screening=screening.as_dict(),
+    )
+    if parent_id is None:
+        audit_record(
+            action="ticket.triage",
+            actor=actor,
+            ticket_id=ticket.pk,
+            obj=ticket,
+            from_state=TicketState.NEW,
+            to_state=ticket.state,
+            data={
+                "mention_id": mention.pk,
+                "regulated": ticket.regulated,
+                "reasons": ticket.regulated_reasons,
+                "priority": ticket.priority,
+                "deadline": ticket.deadline.isoformat(),
+            },
+        )
+    else:
+        _ticket_follow_up(ticket=ticket, mention=mention, screening=screening, actor=actor)
+    return IngestResult(mention, ticket, created=True)
+
+
+def _ticket_open(*, channel, customer, text, screening, posted_at, now) -> Ticket:
+    """A new ticket, triaged: created as new and moved to open in the same transaction."""
+    priority = triage_priority(text, screening)
+    ticket = Ticket(
+        channel=channel,
+        customer=customer,
+        priority=priority,
+        sentiment=triage_sentiment(text),
+        regulated=screening.regulated,
+        regulated_reasons=[
+            {"source": "inbound", **reason.__dict__} for reason in screening.reasons
+        ],
+        pii_flags=sorted({finding.kind for finding in screening.pii}),
+        posted_at=posted_at,
+        received_at=now,
+        deadline=deadline_for(posted_at=posted_at, platform=channel.platform, priority=priority),
+    )
+    apply_transition(ticket, "triage", None)
+    ticket.save()
+    return ticket
+
+
+def _ticket_follow_up(*, ticket: Ticket, mention: Mention, screening, actor) -> None:
+    """A customer's follow-up: join a ticket in work; reopen one we answered or closed.
+
+    An ignored ticket stays ignored (a spammer's thread does not come back to the queue).
+    """
+    if screening.regulated and ticket.state != TicketState.IGNORED:
+        ticket_mark_regulated(ticket=ticket, source="inbound", screening=screening, actor=actor)
+    if ticket.state in WORKING_STATES or ticket.state == TicketState.IGNORED:
+        audit_record(
+            action="ticket.follow_up",
+            actor=actor,
+            ticket_id=ticket.pk,
+            obj=ticket,
+            data={"mention_id": mention.pk},
+        )
+        return
+    from_state = apply_transition(ticket, "reopen", None)
+    # A follow-up after our answer starts a new clock from the customer's new post.
+    ticket.posted_at = mention.posted_at
+    ticket.deadline = deadline_for(
+        posted_at=mention.posted_at, platform=ticket.channel.platform, priority=ticket.priority
+    )
+    ticket.closed_at = None
+    ticket.close_reason = ""
+    ticket.save(
+        update_fields=["state", "posted_at", "deadline", "closed_at", "close_reason", "updated_at"]
+    )
+    audit_record(
+        action="ticket.reopen",
+        actor=actor,
+        ticket_id=ticket.pk,
+        obj=ticket,
+        from_state=from_state,
+        to_state=ticket.state,
+        data={"mention_id": mention.pk, "deadline": ticket.deadline.isoformat()},
+    )
