@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,6 +11,7 @@ from approvals import selectors, services
 from approvals.screening import screen
 from servicedesk.api_fields import BoundedTextField
 from servicedesk.errors import RoleRequired
+from servicedesk.pagination import Pagination
 from servicedesk.roles import is_desk_user
 from tickets.api import ReplyOut, ScreeningOut, TicketListOut, reply_response
 
@@ -66,6 +66,9 @@ class ReviewQueueApi(APIView):
     @extend_schema(responses=ReviewQueueItemOut(many=True))
     def get(self, request):
         queryset = selectors.review_queue(user=request.user).prefetch_related("reviews__reviewer")
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
+        for reply in page:
+            # The summary's excerpt reads `first_text`, as on the ticket list.
+            reply.ticket.first_text = reply.ticket_first_text
         return paginator.get_paginated_response(ReviewQueueItemOut(page, many=True).data)

@@ -116,13 +116,15 @@ LENDING_RULES: tuple[Rule, ...] = (
 )
 
 # Exclusions: spans in these senses do not count as lending matches.
+_PERCENT = r"\d{1,3}(?:[.,]\d{1,3})?\s?%"
 _EXCLUSIONS = re.compile(
     _words(
         r"savings (?:account )?rates?",
-        r"APY",
         r"exchange rates?",
-        r"\d{1,3}\s?% (?:of|off|sure|chance|satisfied|battery)",
-    ),
+        rf"{_PERCENT} (?:of|off|sure|chance|satisfied|battery)",
+        rf"{_PERCENT} APY",
+    )
+    + rf"|\bAPY\b(?:\s?(?:of|is|:)?\s?{_PERCENT})?",
     _I,
 )
 

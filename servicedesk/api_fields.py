@@ -27,7 +27,10 @@ class AwareDateTimeField(serializers.DateTimeField):
 
 
 class BoundedTextField(serializers.CharField):
-    """Text kept exactly as sent (no trimming), at most MAX_TEXT_BYTES of UTF-8."""
+    """Text kept exactly as sent (no trimming), at most MAX_TEXT_BYTES of UTF-8.
+
+    Only a JSON string is text: a number or a boolean is a client's mistake, not a post.
+    """
 
     default_error_messages = {
         "text_too_long": "The text is longer than {max_bytes} bytes.",
@@ -38,6 +41,8 @@ class BoundedTextField(serializers.CharField):
         super().__init__(**kwargs)
 
     def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
         value = super().to_internal_value(data)
         if len(value.encode("utf-8")) > settings.MAX_TEXT_BYTES:
             self.fail("text_too_long", max_bytes=settings.MAX_TEXT_BYTES)

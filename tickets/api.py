@@ -7,13 +7,13 @@ from datetime import timedelta
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connectors.models import ChannelAccount
 from servicedesk.api_fields import AwareDateTimeField, BoundedTextField, ReasonSerializer
 from servicedesk.errors import RoleRequired
+from servicedesk.pagination import Pagination
 from servicedesk.roles import AGENT, INTEGRATION, SUPERVISOR, has_role
 from tickets import selectors, services
 from tickets.enums import WORKING_STATES
@@ -170,6 +170,21 @@ class MentionAuthorIn(serializers.Serializer):
     )
 
 
+def _holds_nul(data) -> bool:
+    """Whether any key or string anywhere in parsed JSON contains U+0000."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 class MentionIn(serializers.Serializer):
     channel = serializers.SlugField(max_length=64)
     external_id = serializers.CharField(max_length=255)
@@ -189,6 +204,14 @@ class MentionIn(serializers.Serializer):
                 f"No active channel account named '{value}'.", code="unknown_channel"
             )
         return channel
+
+    def validate_raw(self, value: dict) -> dict:
+        # PostgreSQL's jsonb cannot hold U+0000; the other fields refuse it the same way.
+        if _holds_nul(value):
+            raise serializers.ValidationError(
+                "Null characters are not allowed.", code="null_characters_not_allowed"
+            )
+        return value
 
     def validate_posted_at(self, value):
         if value > timezone.now() + MAX_CLOCK_SKEW:
@@ -239,7 +262,7 @@ class TicketListApi(APIView):
             if key in request.query_params
         }
         queryset = selectors.ticket_list(user=request.user, filters=filters)
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(TicketListOut(page, many=True).data)
 
@@ -353,10 +376,11 @@ class AuditListApi(APIView):
         raw_ticket = request.query_params.get("ticket")
         ticket_id = None
         if raw_ticket is not None:
-            if not raw_ticket.isdigit():
+            # isdigit alone lets through digits int() refuses, such as "²".
+            if not (raw_ticket.isascii() and raw_ticket.isdigit()):
                 raise serializers.ValidationError({"ticket": ["Must be a ticket id."]})
             ticket_id = int(raw_ticket)
         queryset = selectors.audit_list(user=request.user, ticket_id=ticket_id)
-        paginator = LimitOffsetPagination()
+        paginator = Pagination()
         page = paginator.paginate_queryset(queryset, request, view=self)
         return paginator.get_paginated_response(AuditEventOut(page, many=True).data)

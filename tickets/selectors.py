@@ -40,6 +40,12 @@ def ticket_list(*, user, filters: dict[str, Any] | None = None) -> QuerySet[Tick
     """
     _require_desk(user)
     filters = filters or {}
+    for name, value in filters.items():
+        # No column can match a NUL, and PostgreSQL refuses it in a query (a 500).
+        if "\x00" in value:
+            raise InvalidInput(
+                f"'{name}' holds a NUL character.", code="invalid_filter", field=name
+            )
     first_text = Mention.objects.filter(ticket=OuterRef("pk")).order_by("posted_at", "id")
     queryset = Ticket.objects.select_related("channel", "customer", "assignee").annotate(
         first_text=Subquery(first_text.values("text")[:1])

@@ -34,12 +34,13 @@ DROP FUNCTION IF EXISTS servicedesk_audit_append_only();
 
 def guard(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(GUARD_SQL)
+        # params=None: the SQL is sent as is (its RAISE format uses a literal %).
+        schema_editor.execute(GUARD_SQL, params=None)
 
 
 def unguard(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(UNGUARD_SQL)
+        schema_editor.execute(UNGUARD_SQL, params=None)
 
 
 class Migration(migrations.Migration):

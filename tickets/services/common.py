@@ -18,9 +18,18 @@ def sha256_text(text: str) -> str:
 
 def lock_ticket(ticket_id: int) -> Ticket:
     """The ticket row, locked until the end of the transaction (a no-op on SQLite,
-    whose IMMEDIATE transactions already serialize writers)."""
+    whose IMMEDIATE transactions already serialize writers).
+
+    `of=("self",)`: only the ticket row. A plain FOR UPDATE would lock the joined
+    channel row too, serializing the whole channel and deadlocking with any
+    transaction whose deferred foreign-key check on that channel runs at commit.
+    """
     try:
-        return Ticket.objects.select_for_update().select_related("channel").get(pk=ticket_id)
+        return (
+            Ticket.objects.select_for_update(of=("self",))
+            .select_related("channel")
+            .get(pk=ticket_id)
+        )
     except (Ticket.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such ticket.", code="ticket_not_found") from None
 
