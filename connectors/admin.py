@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from connectors.models import ChannelAccount, SimulatedPost
+from connectors.selectors import channels_changed
 from servicedesk.admin import ReadOnlyAdmin
 
 
@@ -10,6 +11,10 @@ class ChannelAccountAdmin(admin.ModelAdmin):
     list_filter = ("platform", "is_active")
     # Credentials are never shown back; the real connectors add masked editing.
     exclude = ("settings",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        channels_changed()
 
 
 @admin.register(SimulatedPost)

@@ -12,7 +12,9 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from connectors.selectors import channels_changed
 from tests.factories import ChannelFactory, UserFactory
+from tickets.windows import windows_changed
 
 
 def pytest_collection_modifyitems(config, items):
@@ -36,6 +38,16 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_caches():
+    """Each test starts with empty per-process caches: its rows are rolled back after it."""
+    channels_changed()
+    windows_changed()
+    yield
+    channels_changed()
+    windows_changed()
 
 
 class CommitClient(APIClient):

@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from servicedesk.admin import ReadOnlyAdmin
 from tickets.models import Customer, Mention, Reply, ReplyRevision, Ticket, WindowPolicy
+from tickets.windows import windows_changed
 
 
 @admin.register(WindowPolicy)
@@ -9,6 +10,10 @@ class WindowPolicyAdmin(admin.ModelAdmin):
     list_display = ("platform", "priority", "first_response_minutes")
     list_editable = ("first_response_minutes",)
     list_filter = ("platform",)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        windows_changed()
 
 
 @admin.register(Ticket)

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from connectors.models import ChannelAccount
+from connectors.selectors import channel_active_by_name
 from servicedesk.api_fields import AwareDateTimeField, BoundedTextField, ReasonSerializer
 from servicedesk.errors import RoleRequired
 from servicedesk.pagination import Pagination
@@ -198,7 +199,7 @@ class MentionIn(serializers.Serializer):
     raw = serializers.DictField(required=False, default=dict)
 
     def validate_channel(self, value: str) -> ChannelAccount:
-        channel = ChannelAccount.objects.filter(name=value, is_active=True).first()
+        channel = channel_active_by_name(value)
         if channel is None:
             raise serializers.ValidationError(
                 f"No active channel account named '{value}'.", code="unknown_channel"

@@ -6,16 +6,33 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from servicedesk.ttlcache import TTLValue
 from tickets.models import WindowPolicy
+
+# Seconds a process keeps the window table; an edited policy applies within this time.
+WINDOW_CACHE_SECONDS = 30
+
+
+def _load_windows() -> dict[tuple[str, str], int]:
+    return {
+        (platform, priority): minutes
+        for platform, priority, minutes in WindowPolicy.objects.values_list(
+            "platform", "priority", "first_response_minutes"
+        )
+    }
+
+
+_windows = TTLValue(_load_windows, ttl=WINDOW_CACHE_SECONDS)
 
 
 def window_minutes(*, platform: str, priority: str) -> int:
-    minutes = (
-        WindowPolicy.objects.filter(platform=platform, priority=priority)
-        .values_list("first_response_minutes", flat=True)
-        .first()
-    )
+    minutes = _windows.get().get((platform, priority))
     return minutes or settings.DEFAULT_WINDOW_MINUTES
+
+
+def windows_changed() -> None:
+    """Forget the cached table in this process (after an edit here)."""
+    _windows.clear()
 
 
 def deadline_for(*, posted_at: datetime, platform: str, priority: str) -> datetime:

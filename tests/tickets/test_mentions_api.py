@@ -13,6 +13,7 @@ from servicedesk.audit import audit_verify
 from servicedesk.models import AuditEvent
 from tests.conftest import mention_payload
 from tickets.models import Customer, Mention, Ticket, WindowPolicy
+from tickets.windows import windows_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -151,6 +152,7 @@ def test_mention_uses_a_changed_window_for_the_next_ticket(api, agent, channel):
     WindowPolicy.objects.filter(platform="simulated", priority="normal").update(
         first_response_minutes=90
     )
+    windows_changed()  # what saving in the admin does; other processes follow within 30 s
     posted_at = _ago(1).replace(microsecond=0)
 
     after = _post(api(agent), mention_payload(posted_at=posted_at.isoformat())).json()

@@ -28,18 +28,21 @@ class IngestResult:
 
 
 def _customer_upsert(*, platform: str, author: dict[str, str]) -> Customer:
-    customer, created = Customer.objects.get_or_create(
-        platform=platform,
-        external_id=author["external_id"],
-        defaults={
-            "handle": author.get("handle", ""),
-            "display_name": author.get("display_name", ""),
-        },
+    """The customer, created or with the handle and name of their latest post: one statement."""
+    (customer,) = Customer.objects.bulk_create(
+        [
+            Customer(
+                platform=platform,
+                external_id=author["external_id"],
+                handle=author.get("handle", ""),
+                display_name=author.get("display_name", ""),
+                created_at=timezone.now(),
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["platform", "external_id"],
+        update_fields=["handle", "display_name"],
     )
-    handle, name = author.get("handle", ""), author.get("display_name", "")
-    if not created and (handle, name) != (customer.handle, customer.display_name):
-        customer.handle, customer.display_name = handle, name
-        customer.save(update_fields=["handle", "display_name"])
     return customer
 
 
@@ -80,33 +83,31 @@ def mention_ingest(
     reopening it if it was replied or closed; any other post opens a new ticket,
     triaged at once, with its deadline from the customer's own `posted_at`.
     """
-    for attempt in range(2):
+    # New posts are the common case, so the insert comes first and the unique
+    # (channel, external_id) constraint spots a redelivery: its transaction is rolled
+    # back whole and the first delivery's mention and ticket are returned.
+    try:
+        with transaction.atomic():
+            return _mention_create(
+                channel=channel,
+                external_id=external_id,
+                author=author,
+                text=text,
+                url=url,
+                posted_at=posted_at,
+                in_reply_to_external_id=in_reply_to_external_id,
+                raw=raw or {},
+                actor=actor,
+            )
+    except IntegrityError:
         existing = (
             Mention.objects.select_related("ticket")
             .filter(channel=channel, external_id=external_id)
             .first()
         )
-        if existing is not None:
-            return IngestResult(existing, existing.ticket, created=False)
-        try:
-            with transaction.atomic():
-                return _mention_create(
-                    channel=channel,
-                    external_id=external_id,
-                    author=author,
-                    text=text,
-                    url=url,
-                    posted_at=posted_at,
-                    in_reply_to_external_id=in_reply_to_external_id,
-                    raw=raw or {},
-                    actor=actor,
-                )
-        except IntegrityError:
-            # Another request stored the same delivery between our check and insert:
-            # everything we wrote is rolled back and the winner's mention is returned.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        if existing is None:
+            raise
+        return IngestResult(existing, existing.ticket, created=False)
 
 
 def _mention_create(
