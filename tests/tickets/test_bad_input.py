@@ -719,3 +719,18 @@ def test_bad_input_multipart_reply_body_is_415(api, agent, desk):
     assert response.status_code == 415
     assert response.json()["code"] == "unsupported_media_type"
     assert _rows() == before
+
+
+def test_api_path_without_trailing_slash_redirects_keeping_the_method(api, agent, channel):
+    response = api(agent).post("/api/v1/mentions", mention_payload(), format="json")
+
+    assert response.status_code == 308
+    assert response["Location"] == "/api/v1/mentions/"
+    assert Mention.objects.count() == 0
+
+
+def test_api_path_that_does_not_exist_without_slash_is_a_json_404(api, agent):
+    response = api(agent).get("/api/v1/nothing-here")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
