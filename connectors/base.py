@@ -1,12 +1,65 @@
-"""What every connector offers the rest of the product."""
+"""The connector interface: what every platform module offers the rest of the product.
+
+A connector is built for one ChannelAccount. It may implement any of:
+- webhooks: `handshake(request)` (GET challenge) and `verify(body, headers)` (signature
+  over the raw bytes, constant-time);
+- `parse(body, headers)` — a stored raw delivery → InboundEvents, exactly as the
+  platform sent them (one bad entry raises EntryError for that entry only);
+- `poll(cursor)` — one page of new items from a platform without push;
+- `publish(...)` — a reply in the thread; `find_own_reply(...)` — look for a reply we
+  may already have posted, before retrying an ambiguous failure.
+Errors: `TransientError` (retry, honouring `retry_after`), `PermanentError` (no retry).
+"""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from django.http import HttpRequest, HttpResponse
 
 from connectors.models import ChannelAccount
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    required: bool = False
+    secret: bool = False
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One thing a platform told us: a post (new or edited) or a deletion."""
+
+    kind: str  # "post" | "delete"
+    external_id: str
+    author: dict[str, str] = field(default_factory=dict)  # external_id, handle, display_name
+    text: str = ""
+    url: str = ""
+    posted_at: datetime | None = None
+    in_reply_to_external_id: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    # The brand account's own post: never a ticket (it would answer itself).
+    is_own: bool = False
+    # Platform data the reply needs later (visibility, root refs...), kept on the mention.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PollPage:
+    events: list[InboundEvent]
+    # Cursor to store once this page is safely stored; None keeps the current one.
+    next_cursor: str | None
+    # True when there is nothing more to fetch now.
+    done: bool
+    # The page as fetched, stored as the raw delivery.
+    raw_body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -15,21 +68,84 @@ class PublishResult:
     url: str
 
 
-class PublishError(Exception):
-    """A publish that did not happen. Permanent errors are not retried."""
-
-    def __init__(self, reason: str, *, permanent: bool):
+class ConnectorError(Exception):
+    def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
-        self.permanent = permanent
 
 
-class Publisher(Protocol):
-    def __call__(
-        self,
-        channel: ChannelAccount,
-        *,
-        text: str,
-        in_reply_to_external_id: str,
-        idempotency_key: uuid.UUID,
-    ) -> PublishResult: ...
+class TransientError(ConnectorError):
+    """Try again later: rate limits (with retry_after seconds), 5xx, timeouts.
+
+    `ambiguous` means the platform may have acted (a timeout after sending): look for
+    our own reply before posting again.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, ambiguous: bool = False):
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.ambiguous = ambiguous
+
+
+class PermanentError(ConnectorError):
+    """Will never work as it is: deleted post, blocked, text too long, bad credentials."""
+
+
+class EntryError(ConnectorError):
+    """One entry of a multi-entry delivery could not be read; the others still count."""
+
+
+# Kept for callers written against the first interface.
+PublishError = ConnectorError
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """What a reply answers: the customer's post, with what the platform needs."""
+
+    external_id: str
+    author_handle: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Connector:
+    platform: ClassVar[str]
+    settings_spec: ClassVar[tuple[SettingSpec, ...]] = ()
+    # Platforms without push are polled by Celery beat.
+    polls: ClassVar[bool] = False
+    # The longest reply the platform takes, in characters (None: no limit we know).
+    max_reply_chars: ClassVar[int | None] = None
+    # Headers worth keeping with a raw delivery (lower case).
+    kept_headers: ClassVar[tuple[str, ...]] = ("content-type",)
+
+    def __init__(self, channel: ChannelAccount):
+        self.channel = channel
+
+    def base_url(self, default: str) -> str:
+        return (self.channel.setting("base_url") or default).rstrip("/")
+
+    # ---- webhooks -------------------------------------------------------------------
+    def handshake(self, request: HttpRequest) -> HttpResponse | None:
+        raise NotImplementedError
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        raise NotImplementedError
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> Iterable[InboundEvent]:
+        raise NotImplementedError
+
+    # ---- polling --------------------------------------------------------------------
+    def poll(self, cursor: str) -> PollPage:
+        raise NotImplementedError
+
+    # ---- publishing -----------------------------------------------------------------
+    def publish(
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+    ) -> PublishResult:
+        raise NotImplementedError
+
+    def find_own_reply(
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+    ) -> PublishResult | None:
+        """Our reply to `target` with this text, if it is already on the platform."""
+        return None

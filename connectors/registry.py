@@ -1,29 +1,39 @@
-"""Publishers by platform. Platforms without a connector yet fail permanently, plainly."""
+"""Connector classes by platform name."""
 
 from __future__ import annotations
 
-import uuid
+from importlib import import_module
 
-from connectors import simulated
-from connectors.base import Publisher, PublishError, PublishResult
+from connectors.base import Connector, PermanentError
 from connectors.models import ChannelAccount
 
-PUBLISHERS: dict[str, Publisher] = {"simulated": simulated.publish}
+# platform -> "module:Class" under connectors.platforms, imported on first use.
+CONNECTORS: dict[str, str] = {
+    "simulated": "connectors.platforms.simulated:SimulatedConnector",
+    "generic": "connectors.platforms.generic:GenericConnector",
+    "x": "connectors.platforms.x:XConnector",
+    "facebook": "connectors.platforms.meta:FacebookConnector",
+    "instagram": "connectors.platforms.meta:InstagramConnector",
+    "mastodon": "connectors.platforms.mastodon:MastodonConnector",
+    "bluesky": "connectors.platforms.bluesky:BlueskyConnector",
+    "youtube": "connectors.platforms.youtube:YouTubeConnector",
+    "linkedin": "connectors.platforms.linkedin:LinkedInConnector",
+}
 
 
-def publish_reply(
-    channel: ChannelAccount, *, text: str, in_reply_to_external_id: str, idempotency_key: uuid.UUID
-) -> PublishResult:
-    publisher = PUBLISHERS.get(channel.platform)
-    if publisher is None:
-        raise PublishError(
-            f"No publishing connector for {channel.get_platform_display()} yet; "
-            "answer on the platform by hand and close the ticket.",
-            permanent=True,
-        )
-    return publisher(
-        channel,
-        text=text,
-        in_reply_to_external_id=in_reply_to_external_id,
-        idempotency_key=idempotency_key,
-    )
+def connector_class(platform: str) -> type[Connector]:
+    dotted = CONNECTORS.get(platform)
+    if dotted is None:
+        raise PermanentError(f"No connector for platform '{platform}'.")
+    module_name, class_name = dotted.split(":")
+    try:
+        module = import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise PermanentError(f"The {platform} connector is not available yet.") from None
+    return getattr(module, class_name)
+
+
+def connector_for(channel: ChannelAccount) -> Connector:
+    return connector_class(channel.platform)(channel)

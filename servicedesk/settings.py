@@ -201,6 +201,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Fernet keys for channel credentials at rest, newest first (see connectors/crypto.py).
+CREDENTIALS_KEYS = env_str("CREDENTIALS_KEYS", "")
+
 # First-response window when no WindowPolicy row matches a channel and priority.
 DEFAULT_WINDOW_MINUTES = env_int("DEFAULT_WINDOW_MINUTES", 60)
 

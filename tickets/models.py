@@ -189,6 +189,12 @@ class Mention(models.Model):
     in_reply_to_external_id = models.CharField(max_length=255, blank=True)
     raw = models.JSONField(default=dict, blank=True)
     screening = models.JSONField(default=dict, blank=True)
+    # Edits the platform reported: [{"text": earlier text, "replaced_at": iso}], oldest first.
+    edit_history = models.JSONField(default=list, blank=True)
+    # A deleted post keeps its archived text here and is marked deleted on the ticket.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # What a reply to this post needs on its platform (visibility, thread root refs...).
+    reply_context = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["posted_at", "id"]

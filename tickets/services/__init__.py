@@ -3,7 +3,9 @@
 from tickets.services.mentions import IngestResult, mention_ingest
 from tickets.services.replies import (
     reply_create,
-    reply_publish,
+    reply_mark_failed,
+    reply_mark_published,
+    reply_publish_check,
     reply_send,
     reply_submit,
     reply_update,
@@ -20,7 +22,9 @@ __all__ = [
     "IngestResult",
     "mention_ingest",
     "reply_create",
-    "reply_publish",
+    "reply_mark_failed",
+    "reply_mark_published",
+    "reply_publish_check",
     "reply_send",
     "reply_submit",
     "reply_update",

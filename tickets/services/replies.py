@@ -13,8 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.screening import Screening, screen
-from connectors.base import PublishError
-from connectors.registry import publish_reply
+from connectors.outbox import outbox_enqueue
 from servicedesk.audit import audit_record
 from servicedesk.errors import ApplicationError, RoleRequired, TransitionRefused
 from tickets import permissions as perms
@@ -226,7 +225,8 @@ def reply_send(*, reply_id: int, actor) -> Reply:
        ticket already sending and is refused: one reply per send, rule 4);
     2. assignee only; 3. screen the exact text again: PII blocks (rule 6), credit
        terms make the ticket regulated (rule 3); 4. the legal gate (rule 1);
-    5. transition to sending; 6. audit; 7. enqueue the publish on commit.
+    5. transition to sending; 6. audit; 7. put the reply in the outbox and enqueue its
+    publish on commit.
     A newly found regulated flag is kept (committed) even though the send is refused.
     """
     refusal: ApplicationError | None = None
@@ -267,6 +267,7 @@ def reply_send(*, reply_id: int, actor) -> Reply:
                     "approval_id": approval.pk if approval else None,
                 },
             )
+            outbox_enqueue(reply=reply, channel=ticket.channel)
             transaction.on_commit(lambda: _enqueue_publish(reply.pk))
     if refusal is not None:
         raise refusal
@@ -279,52 +280,38 @@ def _enqueue_publish(reply_id: int) -> None:
     reply_publish_task.delay(reply_id=reply_id)
 
 
-def reply_publish(*, reply_id: int) -> Reply:
-    """Publish a reply that is sending (the Celery task's work). Safe to run twice.
+def reply_publish_check(*, reply_id: int) -> tuple[Ticket, Reply, ApplicationError | None]:
+    """Just before the platform call: may this exact text go out now? (rules 1 and 6)
 
-    1. lock; return at once unless the reply is still sending (already published or
-       failed); 2. check the legal gate again on the exact text about to go out;
-    3. call the platform with the reply's idempotency key; 4. record the result:
-    replied with the platform's id, or send_failed with the reason; 5. audit.
-    Transient platform errors propagate so the task retries; the idempotency key makes
-    the retry safe.
+    Locks the ticket and the reply for the caller's transaction. A refusal here (the
+    ticket was flagged regulated after the send was accepted, say) is final: the
+    caller marks the reply failed with `reply_mark_failed`.
     """
+    ticket, reply = lock_reply(reply_id)
+    if reply.state != ReplyState.SENDING:
+        return ticket, reply, TransitionRefused("The reply is not being sent.", code="not_sending")
+    refusal, _ = legal_gate(ticket, reply)
+    if refusal is None and screen(reply.body).blocked:
+        refusal = _pii_refusal()
+    return ticket, reply, refusal
+
+
+def reply_mark_published(*, reply_id: int, external_id: str, url: str) -> Reply:
+    """Record the platform's post: ticket sending → replied, audited with the exact
+    hash of the text and the approval it went out under. Safe to call twice."""
     with transaction.atomic():
         ticket, reply = lock_reply(reply_id)
         if reply.state != ReplyState.SENDING:
             return reply
-        refusal, approval = legal_gate(ticket, reply)
-        if refusal is None and screen(reply.body).blocked:
-            refusal = _pii_refusal()
-        if refusal is not None:
-            _mark_failed(ticket, reply, refusal.message)
-            return reply
-        in_reply_to = (
-            ticket.mentions.order_by("-posted_at", "-id")
-            .values_list("external_id", flat=True)
-            .first()
-            or ""
-        )
-        try:
-            result = publish_reply(
-                ticket.channel,
-                text=reply.body,
-                in_reply_to_external_id=in_reply_to,
-                idempotency_key=reply.idempotency_key,
-            )
-        except PublishError as error:
-            if not error.permanent:
-                raise
-            _mark_failed(ticket, reply, error.reason)
-            return reply
+        _, approval = legal_gate(ticket, reply)
         from_state = apply_transition(ticket, "mark_replied", None)
         now = timezone.now()
         ticket.replied_at = now
         ticket.save(update_fields=["state", "replied_at", "updated_at"])
         reply.state = ReplyState.SENT
         reply.sent_at = now
-        reply.external_id = result.external_id
-        reply.external_url = result.url
+        reply.external_id = external_id
+        reply.external_url = url
         reply.save(update_fields=["state", "sent_at", "external_id", "external_url", "updated_at"])
         audit_record(
             action="reply.published",
@@ -334,7 +321,7 @@ def reply_publish(*, reply_id: int) -> Reply:
             to_state=ticket.state,
             data={
                 "body_sha256": sha256_text(reply.body),
-                "external_id": result.external_id,
+                "external_id": external_id,
                 "regulated": ticket.regulated,
                 "approval_id": approval.pk if approval else None,
             },
@@ -342,18 +329,25 @@ def reply_publish(*, reply_id: int) -> Reply:
     return reply
 
 
-def _mark_failed(ticket: Ticket, reply: Reply, reason: str) -> None:
-    from_state = apply_transition(ticket, "mark_send_failed", None)
-    ticket.save(update_fields=["state", "updated_at"])
-    reply.state = ReplyState.FAILED
-    reply.failure_reason = reason[:500]
-    reply.save(update_fields=["state", "failure_reason", "updated_at"])
-    audit_record(
-        action="reply.send_failed",
-        ticket_id=ticket.pk,
-        obj=reply,
-        from_state=from_state,
-        to_state=ticket.state,
-        data={"reason": reason[:500]},
-    )
+def reply_mark_failed(*, reply_id: int, reason: str) -> Reply:
+    """The publish will not happen: ticket sending → send_failed, the reason shown to
+    the agent, audited. Safe to call twice."""
+    with transaction.atomic():
+        ticket, reply = lock_reply(reply_id)
+        if reply.state != ReplyState.SENDING:
+            return reply
+        from_state = apply_transition(ticket, "mark_send_failed", None)
+        ticket.save(update_fields=["state", "updated_at"])
+        reply.state = ReplyState.FAILED
+        reply.failure_reason = reason[:500]
+        reply.save(update_fields=["state", "failure_reason", "updated_at"])
+        audit_record(
+            action="reply.send_failed",
+            ticket_id=ticket.pk,
+            obj=reply,
+            from_state=from_state,
+            to_state=ticket.state,
+            data={"reason": reason[:500]},
+        )
     logger.warning("reply %s on ticket %s failed to publish: %s", reply.pk, ticket.pk, reason)
+    return reply
