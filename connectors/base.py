@@ -131,6 +131,11 @@ class Connector:
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
         raise NotImplementedError
 
+    def accepts(self, body: bytes) -> bool:
+        """Is this verified delivery for this account? (Several accounts can share one
+        app secret: X's for_user_id, Meta's entry id tell them apart.)"""
+        return True
+
     def parse(self, body: bytes, headers: Mapping[str, str]) -> Iterable[InboundEvent]:
         raise NotImplementedError
 

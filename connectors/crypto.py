@@ -19,7 +19,9 @@ from django.core.exceptions import ImproperlyConfigured
 def _fernet() -> MultiFernet:
     keys = [key.strip() for key in settings.CREDENTIALS_KEYS.split(",") if key.strip()]
     if not keys:
-        derived = hashlib.sha256(b"servicedesk-credentials:" + settings.SECRET_KEY.encode()).digest()
+        derived = hashlib.sha256(
+            b"servicedesk-credentials:" + settings.SECRET_KEY.encode()
+        ).digest()
         keys = [base64.urlsafe_b64encode(derived).decode()]
     try:
         return MultiFernet([Fernet(key) for key in keys])

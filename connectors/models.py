@@ -101,9 +101,7 @@ class OutboxState(models.TextChoices):
 class OutboundMessage(models.Model):
     """One reply to publish: attempts, back-off and the platform's answer."""
 
-    reply = models.OneToOneField(
-        "tickets.Reply", on_delete=models.PROTECT, related_name="outbound"
-    )
+    reply = models.OneToOneField("tickets.Reply", on_delete=models.PROTECT, related_name="outbound")
     channel = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="+")
     idempotency_key = models.UUIDField(unique=True)
     state = models.CharField(

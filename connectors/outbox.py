@@ -86,7 +86,7 @@ def outbox_deliver(*, reply_id: int) -> OutboundMessage | None:
     # 1. claim
     with transaction.atomic():
         message = (
-            OutboundMessage.objects.select_for_update(skip_locked=True)
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel")
             .filter(reply_id=reply_id)
             .first()
@@ -119,7 +119,7 @@ def outbox_deliver(*, reply_id: int) -> OutboundMessage | None:
     outcome: ConnectorError | None = early_error
     with transaction.atomic():
         message = (
-            OutboundMessage.objects.select_for_update(skip_locked=True)
+            OutboundMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("channel")
             .filter(pk=message.pk, state=OutboxState.IN_FLIGHT)
             .first()

@@ -14,6 +14,8 @@ _READ_MODELS = [
     ("approvals", "legalreview"),
     ("servicedesk", "auditevent"),
     ("connectors", "channelaccount"),
+    ("connectors", "rawdelivery"),
+    ("connectors", "outboundmessage"),
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -27,6 +29,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         for app, model in (("connectors", "channelaccount"), ("tickets", "windowpolicy"))
         for verb in ("add", "change", "delete")
     ]
+    + ["connectors.change_rawdelivery"]
     + ["auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"],
 }
 

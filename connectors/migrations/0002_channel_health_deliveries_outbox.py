@@ -5,94 +5,175 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('connectors', '0001_initial'),
-        ('tickets', '0003_mention_edits_deletions_context'),
+        ("connectors", "0001_initial"),
+        ("tickets", "0003_mention_edits_deletions_context"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='channelaccount',
-            name='lag_seconds',
+            model_name="channelaccount",
+            name="lag_seconds",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channelaccount',
-            name='last_error',
+            model_name="channelaccount",
+            name="last_error",
             field=models.CharField(blank=True, max_length=1000),
         ),
         migrations.AddField(
-            model_name='channelaccount',
-            name='last_error_at',
+            model_name="channelaccount",
+            name="last_error_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channelaccount',
-            name='last_success_at',
+            model_name="channelaccount",
+            name="last_success_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channelaccount',
-            name='next_poll_at',
+            model_name="channelaccount",
+            name="next_poll_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='channelaccount',
-            name='poll_interval_seconds',
+            model_name="channelaccount",
+            name="poll_interval_seconds",
             field=models.PositiveIntegerField(default=60),
         ),
         migrations.AddField(
-            model_name='channelaccount',
-            name='secrets_encrypted',
+            model_name="channelaccount",
+            name="secrets_encrypted",
             field=models.TextField(blank=True, editable=False),
         ),
         migrations.AlterField(
-            model_name='channelaccount',
-            name='poll_cursor',
+            model_name="channelaccount",
+            name="poll_cursor",
             field=models.CharField(blank=True, max_length=512),
         ),
         migrations.CreateModel(
-            name='OutboundMessage',
+            name="OutboundMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('idempotency_key', models.UUIDField(unique=True)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('in_flight', 'In flight'), ('sent', 'Sent'), ('failed', 'Failed')], db_index=True, default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('in_flight_since', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, max_length=1000)),
-                ('external_id', models.CharField(blank=True, max_length=255)),
-                ('external_url', models.URLField(blank=True, max_length=2048)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='connectors.channelaccount')),
-                ('reply', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='outbound', to='tickets.reply')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("idempotency_key", models.UUIDField(unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("in_flight", "In flight"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("in_flight_since", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.CharField(blank=True, max_length=1000)),
+                ("external_id", models.CharField(blank=True, max_length=255)),
+                ("external_url", models.URLField(blank=True, max_length=2048)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="connectors.channelaccount",
+                    ),
+                ),
+                (
+                    "reply",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="outbound",
+                        to="tickets.reply",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
+                "ordering": ["created_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='RawDelivery',
+            name="RawDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('platform', models.CharField(choices=[('x', 'X'), ('facebook', 'Facebook'), ('instagram', 'Instagram'), ('linkedin', 'LinkedIn'), ('youtube', 'YouTube'), ('mastodon', 'Mastodon'), ('bluesky', 'Bluesky'), ('generic', 'Generic webhook'), ('simulated', 'Simulated')], max_length=16)),
-                ('kind', models.CharField(choices=[('webhook', 'Webhook'), ('poll', 'Poll page')], max_length=8)),
-                ('received_at', models.DateTimeField(db_index=True)),
-                ('headers', models.JSONField(blank=True, default=dict)),
-                ('body', models.BinaryField()),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('processed', 'Processed'), ('failed', 'Failed')], default='pending', max_length=10)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('error', models.TextField(blank=True)),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('mentions_created', models.PositiveIntegerField(default=0)),
-                ('channel', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='connectors.channelaccount')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "platform",
+                    models.CharField(
+                        choices=[
+                            ("x", "X"),
+                            ("facebook", "Facebook"),
+                            ("instagram", "Instagram"),
+                            ("linkedin", "LinkedIn"),
+                            ("youtube", "YouTube"),
+                            ("mastodon", "Mastodon"),
+                            ("bluesky", "Bluesky"),
+                            ("generic", "Generic webhook"),
+                            ("simulated", "Simulated"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("webhook", "Webhook"), ("poll", "Poll page")], max_length=8
+                    ),
+                ),
+                ("received_at", models.DateTimeField(db_index=True)),
+                ("headers", models.JSONField(blank=True, default=dict)),
+                ("body", models.BinaryField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("processed", "Processed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("error", models.TextField(blank=True)),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("mentions_created", models.PositiveIntegerField(default=0)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deliveries",
+                        to="connectors.channelaccount",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'raw deliveries',
-                'ordering': ['-received_at', '-id'],
-                'indexes': [models.Index(fields=['status', 'received_at'], name='connectors__status_14335f_idx')],
+                "verbose_name_plural": "raw deliveries",
+                "ordering": ["-received_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["status", "received_at"], name="connectors__status_14335f_idx"
+                    )
+                ],
             },
         ),
     ]

@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('tickets', '0002_default_windows'),
+        ("tickets", "0002_default_windows"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='mention',
-            name='deleted_at',
+            model_name="mention",
+            name="deleted_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='mention',
-            name='edit_history',
+            model_name="mention",
+            name="edit_history",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='mention',
-            name='reply_context',
+            model_name="mention",
+            name="reply_context",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

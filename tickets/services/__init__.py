@@ -1,6 +1,6 @@
 """Every state change and business rule on mentions, tickets and replies."""
 
-from tickets.services.mentions import IngestResult, mention_ingest
+from tickets.services.mentions import IngestResult, mention_delete, mention_edit, mention_ingest
 from tickets.services.replies import (
     reply_create,
     reply_mark_failed,
@@ -20,6 +20,8 @@ from tickets.services.tickets import (
 
 __all__ = [
     "IngestResult",
+    "mention_delete",
+    "mention_edit",
     "mention_ingest",
     "reply_create",
     "reply_mark_failed",

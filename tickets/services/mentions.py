@@ -74,6 +74,7 @@ def mention_ingest(
     posted_at: datetime,
     in_reply_to_external_id: str = "",
     raw: dict[str, Any] | None = None,
+    reply_context: dict[str, Any] | None = None,
     actor=None,
 ) -> IngestResult:
     """Turn one inbound post into a mention on a ticket, exactly once.
@@ -97,6 +98,7 @@ def mention_ingest(
                 posted_at=posted_at,
                 in_reply_to_external_id=in_reply_to_external_id,
                 raw=raw or {},
+                reply_context=reply_context or {},
                 actor=actor,
             )
     except IntegrityError:
@@ -120,6 +122,7 @@ def _mention_create(
     posted_at: datetime,
     in_reply_to_external_id: str,
     raw: dict[str, Any],
+    reply_context: dict[str, Any],
     actor,
 ) -> IngestResult:
     now = timezone.now()
@@ -149,6 +152,7 @@ def _mention_create(
         in_reply_to_external_id=in_reply_to_external_id,
         raw=raw,
         screening=screening.as_dict(),
+        reply_context=reply_context,
     )
     if parent_id is None:
         audit_record(
@@ -229,3 +233,64 @@ def _ticket_follow_up(*, ticket: Ticket, mention: Mention, screening, actor) -> 
         to_state=ticket.state,
         data={"mention_id": mention.pk, "deadline": ticket.deadline.isoformat()},
     )
+
+
+def mention_edit(
+    *, channel: ChannelAccount, external_id: str, text: str, raw=None
+) -> Mention | None:
+    """The platform reports an edited post: keep the earlier text, screen the new one.
+
+    An edit that brings in lending words makes the ticket regulated. Returns None when
+    we never saw the post (then it is ingested as new by the caller).
+    """
+    with transaction.atomic():
+        mention = (
+            Mention.objects.select_for_update(of=("self",))
+            .filter(channel=channel, external_id=external_id)
+            .first()
+        )
+        if mention is None:
+            return None
+        if mention.text == text:
+            return mention
+        ticket = lock_ticket(mention.ticket_id)
+        screening = screen(text)
+        mention.edit_history = [
+            *mention.edit_history,
+            {"text": mention.text, "replaced_at": timezone.now().isoformat()},
+        ]
+        mention.text = text
+        mention.screening = screening.as_dict()
+        if raw:
+            mention.raw = raw
+        mention.save(update_fields=["edit_history", "text", "screening", "raw"])
+        if screening.regulated and ticket.state != TicketState.IGNORED:
+            ticket_mark_regulated(ticket=ticket, source="inbound", screening=screening)
+        audit_record(
+            action="mention.edited",
+            ticket_id=ticket.pk,
+            obj=mention,
+            data={"mention_id": mention.pk, "edits": len(mention.edit_history)},
+        )
+    return mention
+
+
+def mention_delete(*, channel: ChannelAccount, external_id: str) -> Mention | None:
+    """The platform reports a deleted post: the archived text stays, marked deleted."""
+    with transaction.atomic():
+        mention = (
+            Mention.objects.select_for_update(of=("self",))
+            .filter(channel=channel, external_id=external_id, deleted_at__isnull=True)
+            .first()
+        )
+        if mention is None:
+            return None
+        mention.deleted_at = timezone.now()
+        mention.save(update_fields=["deleted_at"])
+        audit_record(
+            action="mention.deleted",
+            ticket_id=mention.ticket_id,
+            obj=mention,
+            data={"mention_id": mention.pk},
+        )
+    return mention

@@ -1,0 +1,102 @@
+"""The generic webhook: the normalized mention shape, for platforms we do not connect.
+
+Signed with HMAC-SHA256 of the raw body under the account's `secret`, sent as
+`X-Servicedesk-Signature: sha256=<hex>`. During a rotation `previous_secret` is
+accepted too. The body is one mention object or `{"mentions": [...]}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+
+from rest_framework import serializers
+
+from connectors.base import (
+    Connector,
+    EntryError,
+    InboundEvent,
+    PermanentError,
+    SettingSpec,
+)
+from servicedesk.api_fields import AwareDateTimeField, BoundedTextField
+
+SIGNATURE_HEADER = "x-servicedesk-signature"
+
+
+class _Author(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255)
+    handle = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    display_name = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+
+
+class _Mention(serializers.Serializer):
+    external_id = serializers.CharField(max_length=255)
+    author = _Author()
+    text = BoundedTextField(allow_blank=True)
+    url = serializers.URLField(max_length=2048, required=False, default="", allow_blank=True)
+    posted_at = AwareDateTimeField()
+    in_reply_to_external_id = serializers.CharField(
+        max_length=255, required=False, default="", allow_blank=True
+    )
+    deleted = serializers.BooleanField(required=False, default=False)
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class GenericConnector(Connector):
+    platform = "generic"
+    settings_spec = (
+        SettingSpec("secret", required=True, secret=True, help="HMAC-SHA256 key"),
+        SettingSpec("previous_secret", secret=True, help="still accepted while rotating"),
+    )
+    kept_headers = ("content-type", SIGNATURE_HEADER)
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        given = headers.get(SIGNATURE_HEADER, "")
+        secrets = [self.channel.setting("secret"), self.channel.setting("previous_secret")]
+        # Every candidate is compared (no early exit), each in constant time.
+        results = [hmac.compare_digest(given, sign(secret, body)) for secret in secrets if secret]
+        return any(results)
+
+    def parse(self, body: bytes, headers: Mapping[str, str]) -> list[InboundEvent]:
+        self.entry_errors = []
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PermanentError(f"The body is not JSON: {exc}") from None
+        items = data.get("mentions") if isinstance(data, dict) and "mentions" in data else [data]
+        if not isinstance(items, list):
+            raise PermanentError("'mentions' must be a list.")
+        events = []
+        for index, item in enumerate(items):
+            serializer = _Mention(data=item)
+            if not serializer.is_valid():
+                self.entry_errors.append(EntryError(f"mention {index}: {serializer.errors}"))
+                continue
+            value = serializer.validated_data
+            events.append(
+                InboundEvent(
+                    kind="delete" if value["deleted"] else "post",
+                    external_id=value["external_id"],
+                    author=dict(value["author"]),
+                    text=value["text"],
+                    url=value["url"],
+                    posted_at=value["posted_at"],
+                    in_reply_to_external_id=value["in_reply_to_external_id"],
+                    raw=item,
+                )
+            )
+        return events
+
+    def publish(self, *, text, target, idempotency_key):
+        raise PermanentError(
+            "Replies cannot be posted through the generic webhook; answer on the platform "
+            "by hand and close the ticket."
+        )
