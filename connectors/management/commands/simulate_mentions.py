@@ -28,11 +28,16 @@ class Command(BaseCommand):
             raise CommandError(f"No channel account '{channel}'; run seed_demo first.")
         rng = random.Random(seed)  # noqa: S311 - demo data, not security
         made = 0
+        last_id = ""
         while not count or made < count:
             post = next_mention(rng, account)
+            # Platforms redeliver: now and then the same post arrives twice.
+            redelivery = bool(last_id) and rng.random() < 0.05
+            external_id = last_id if redelivery else f"sim-in-{uuid.uuid4().hex[:12]}"
+            last_id = external_id
             result = mention_ingest(
                 channel=account,
-                external_id=f"sim-in-{uuid.uuid4().hex[:12]}",
+                external_id=external_id,
                 author=post.author,
                 text=post.text,
                 url=f"https://simulated.invalid/{post.author['handle']}/{made}",
@@ -41,6 +46,8 @@ class Command(BaseCommand):
             )
             made += 1
             kind = "follow-up" if post.in_reply_to else "new"
+            if not result.created:
+                kind = "duplicate (same ticket)"
             self.stdout.write(
                 f"[{timezone.now():%H:%M:%S}] {kind} mention -> ticket #{result.ticket.pk}"
                 f"{' (regulated)' if result.ticket.regulated else ''}: {post.text[:70]}"
