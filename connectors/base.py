@@ -120,6 +120,8 @@ class Connector:
 
     def __init__(self, channel: ChannelAccount):
         self.channel = channel
+        # Entries of the last parsed delivery that could not be read (the rest still count).
+        self.entry_errors: list[EntryError] = []
 
     def base_url(self, default: str) -> str:
         return (self.channel.setting("base_url") or default).rstrip("/")

@@ -53,7 +53,9 @@ def _apply_event(channel: ChannelAccount, event: InboundEvent) -> bool:
     if event.kind == "delete":
         mention_delete(channel=channel, external_id=event.external_id)
         return False
-    if mention_edit(channel=channel, external_id=event.external_id, text=event.text, raw=event.raw):
+    # X reports an edit as a new post naming the one it replaces.
+    edited_id = event.extra.get("edit_of") or event.external_id
+    if mention_edit(channel=channel, external_id=edited_id, text=event.text, raw=event.raw):
         return False
     result = mention_ingest(
         channel=channel,

@@ -14,7 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from connectors.base import Connector
+from connectors.base import Connector, ConnectorError
 from connectors.models import ChannelAccount, DeliveryKind, DeliveryStatus
 from connectors.registry import connector_for
 from connectors.services import delivery_store
@@ -47,7 +47,12 @@ def _receive(request: HttpRequest, platforms: tuple[str, ...]):
     connectors = _connectors(platforms)
     label = platforms[0]
     if request.method == "GET":
-        answers = [connector.handshake(request) for connector in connectors]
+        answers = []
+        for connector in connectors:
+            try:
+                answers.append(connector.handshake(request))
+            except ConnectorError as exc:  # e.g. an account missing its secret
+                logger.warning("webhook %s: handshake impossible: %s", label, exc.reason)
         for answer in answers:
             if answer is not None and answer.status_code == 200:
                 return answer
@@ -67,7 +72,10 @@ def _receive(request: HttpRequest, platforms: tuple[str, ...]):
             request.META.get("REMOTE_ADDR", "?"),
         )
         return _error(403, "bad_signature", "The signature is missing or does not verify.")
-    connector = next((c for c in verified if c.accepts(body)), verified[0])
+    # One delivery can carry entries for several accounts of one app (Meta batches
+    # Pages): each account it concerns gets its own stored copy to process.
+    receivers = [c for c in verified if c.accepts(body)] or verified[:1]
+    connector = receivers[0]
     kept = {key: value for key, value in headers.items() if key in connector.kept_headers}
     try:
         json.loads(body)
@@ -85,15 +93,18 @@ def _receive(request: HttpRequest, platforms: tuple[str, ...]):
         logger.warning("webhook %s: delivery %s is not JSON", label, delivery.pk)
         return _error(400, "malformed_body", "The body is not JSON.")
     with transaction.atomic():
-        delivery = delivery_store(
-            platform=connector.channel.platform,
-            channel=connector.channel,
-            kind=DeliveryKind.WEBHOOK,
-            body=body,
-            headers=kept,
-        )
-        transaction.on_commit(lambda: _enqueue(delivery.pk))
-    return JsonResponse({"status": "received", "delivery_id": delivery.pk})
+        ids = [
+            delivery_store(
+                platform=receiver.channel.platform,
+                channel=receiver.channel,
+                kind=DeliveryKind.WEBHOOK,
+                body=body,
+                headers=kept,
+            ).pk
+            for receiver in receivers
+        ]
+        transaction.on_commit(lambda: [_enqueue(delivery_id) for delivery_id in ids])
+    return JsonResponse({"status": "received", "delivery_ids": ids})
 
 
 @csrf_exempt
