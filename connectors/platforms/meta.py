@@ -182,8 +182,7 @@ class _MetaConnector(Connector):
             return False
         entries = data.get("entry") if isinstance(data.get("entry"), list) else []
         return any(
-            isinstance(entry, dict) and str(entry.get("id")) == self.account_id
-            for entry in entries
+            isinstance(entry, dict) and str(entry.get("id")) == self.account_id for entry in entries
         )
 
     def parse(self, body: bytes, headers: Mapping[str, str]) -> list[InboundEvent]:
