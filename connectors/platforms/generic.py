@@ -21,28 +21,15 @@ from connectors.base import (
     PermanentError,
     SettingSpec,
 )
-from servicedesk.api_fields import AwareDateTimeField, BoundedTextField
+from tickets.api import MentionIn
 
 SIGNATURE_HEADER = "x-servicedesk-signature"
 
 
-class _Author(serializers.Serializer):
-    external_id = serializers.CharField(max_length=255)
-    handle = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
-    display_name = serializers.CharField(
-        max_length=255, required=False, default="", allow_blank=True
-    )
+class _Mention(MentionIn):
+    """The API's mention shape; the channel is the account whose secret signed it."""
 
-
-class _Mention(serializers.Serializer):
-    external_id = serializers.CharField(max_length=255)
-    author = _Author()
-    text = BoundedTextField(allow_blank=True)
-    url = serializers.URLField(max_length=2048, required=False, default="", allow_blank=True)
-    posted_at = AwareDateTimeField()
-    in_reply_to_external_id = serializers.CharField(
-        max_length=255, required=False, default="", allow_blank=True
-    )
+    channel = None
     deleted = serializers.BooleanField(required=False, default=False)
 
 

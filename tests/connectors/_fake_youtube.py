@@ -194,7 +194,7 @@ class FakeYouTube:
 
     def _page(self, items: list[Any], request: Recorded) -> tuple[list[Any], str | None]:
         size = int(request.arg("maxResults") or 20)
-        assert 1 <= size <= 100, size
+        assert size in range(1, 101), size
         token = request.arg("pageToken")
         offset = 0
         if token:
