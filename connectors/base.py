@@ -117,11 +117,16 @@ class Connector:
     max_reply_chars: ClassVar[int | None] = None
     # Headers worth keeping with a raw delivery (lower case).
     kept_headers: ClassVar[tuple[str, ...]] = ("content-type",)
+    # Seconds to wait for the platform; a channel's `timeout` setting overrides it.
+    timeout: ClassVar[float] = 10.0
 
     def __init__(self, channel: ChannelAccount):
         self.channel = channel
         # Entries of the last parsed delivery that could not be read (the rest still count).
         self.entry_errors: list[EntryError] = []
+
+    def _timeout(self) -> float:
+        return float(self.channel.setting("timeout") or self.timeout)
 
     def base_url(self, default: str) -> str:
         return (self.channel.setting("base_url") or default).rstrip("/")

@@ -1,8 +1,9 @@
 """A small shared HTTP helper for platform connectors: httpx with our error mapping.
 
-Connectors call the platforms' REST APIs directly with httpx rather than through SDKs:
-SDKs hard-code their hosts (so tests cannot point them at a local fake server) and
-several platforms have no maintained official Python SDK for what we do.
+Most connectors call the platforms' REST APIs directly with httpx; each one's docstring
+says why no SDK (tweepy hard-codes its host, google-api-python-client's httplib2
+re-sends POSTs on its own, Meta and LinkedIn have no maintained official one, atproto
+cannot keep raw pages). Mastodon uses Mastodon.py.
 
 `send()` turns every failure into the connector errors the outbox understands:
 - 429 → TransientError with `retry_after` from Retry-After or the rate-limit reset
@@ -29,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from connectors.base import ConnectorError, PermanentError, TransientError
+from connectors.base import Connector, ConnectorError, PermanentError, TransientError
 
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = Connector.timeout
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Reset headers, in the order they are believed: a platform's own first.
 RESET_HEADERS = ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset")

@@ -247,17 +247,12 @@ class BlueskyConnector(Connector):
     page_size = 50
     # Pages walked down in one poll looking for the last item we delivered (at least 2).
     max_walk = 10
-    timeout = _http.DEFAULT_TIMEOUT
 
     def __init__(self, channel: ChannelAccount):
         super().__init__(channel)
         self._session: dict[str, str] | None = None
-        self.entry_errors: list[EntryError] = []
 
     # ---- HTTP ---------------------------------------------------------------------------
-    def _timeout(self) -> float:
-        return float(self.channel.setting("timeout") or self.timeout)
-
     def _send(
         self,
         method: str,

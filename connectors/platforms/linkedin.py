@@ -189,7 +189,6 @@ class LinkedInConnector(Connector):
     polls = True
     # LinkedIn's limit for a comment.
     max_reply_chars = 1250
-    timeout = _http.DEFAULT_TIMEOUT
     # Comments per page (start/count paging), and pages read per post or comment.
     page_size = 100
     max_pages = 10
@@ -242,9 +241,6 @@ class LinkedInConnector(Connector):
         if not org:
             raise PermanentError("The LinkedIn organization_id is not set.")
         return org if org.startswith("urn:li:organization:") else f"urn:li:organization:{org}"
-
-    def _timeout(self) -> float:
-        return float(self.channel.setting("timeout") or self.timeout)
 
     def _headers(self) -> dict[str, str]:
         token = self.channel.setting("access_token")

@@ -151,19 +151,14 @@ class MastodonConnector(Connector):
     )
     # Notifications per page (Mastodon allows up to 80 since 4.1; 40 is its default).
     page_size = 40
-    timeout = _http.DEFAULT_TIMEOUT
 
     def __init__(self, channel: ChannelAccount):
         super().__init__(channel)
         self._client: Mastodon | None = None
         self._last_response: requests.Response | None = None
         self._own_id: str | None = None
-        self.entry_errors: list[EntryError] = []
 
     # ---- the SDK ------------------------------------------------------------------------
-    def _timeout(self) -> float:
-        return float(self.channel.setting("timeout") or self.timeout)
-
     def _api(self) -> Mastodon:
         if self._client is None:
             base_url = self.base_url("")

@@ -91,7 +91,6 @@ class _MetaConnector(Connector):
 
     object_name: ClassVar[str]  # the webhook envelope's "object"
     platform_label: ClassVar[str]
-    timeout = _http.DEFAULT_TIMEOUT
     common_settings: ClassVar[tuple[SettingSpec, ...]] = (
         SettingSpec(
             "app_secret", required=True, secret=True, help="the Meta app secret (signatures)"
@@ -108,10 +107,6 @@ class _MetaConnector(Connector):
     )
     kept_headers = ("content-type", SIGNATURE_HEADER, LEGACY_SIGNATURE_HEADER)
 
-    def __init__(self, channel):
-        super().__init__(channel)
-        self.entry_errors: list[EntryError] = []
-
     # ---- helpers ----------------------------------------------------------------------
     @property
     def account_id(self) -> str:
@@ -119,9 +114,6 @@ class _MetaConnector(Connector):
 
     def _token(self) -> str:
         raise NotImplementedError
-
-    def _timeout(self) -> float:
-        return float(self.channel.setting("timeout") or self.timeout)
 
     def _url(self, path: str) -> str:
         version = self.channel.setting("api_version") or DEFAULT_API_VERSION

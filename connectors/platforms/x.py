@@ -103,7 +103,6 @@ class _DuplicateContent(PermanentError):
 class XConnector(Connector):
     platform = "x"
     max_reply_chars = 280
-    timeout = _http.DEFAULT_TIMEOUT
     settings_spec = (
         SettingSpec(
             "consumer_secret",
@@ -135,17 +134,10 @@ class XConnector(Connector):
     )
     kept_headers = ("content-type", SIGNATURE_HEADER, OAUTH2_SIGNATURE_HEADER)
 
-    def __init__(self, channel):
-        super().__init__(channel)
-        self.entry_errors: list[EntryError] = []
-
     # ---- helpers ----------------------------------------------------------------------
     @property
     def user_id(self) -> str:
         return str(self.channel.setting("user_id") or "")
-
-    def _timeout(self) -> float:
-        return float(self.channel.setting("timeout") or self.timeout)
 
     def _url(self, path: str) -> str:
         return self.base_url(DEFAULT_BASE_URL) + path

@@ -256,7 +256,6 @@ class YouTubeConnector(Connector):
     platform = "youtube"
     polls = True
     max_reply_chars = 10_000
-    timeout = _http.DEFAULT_TIMEOUT
     # Threads per commentThreads page (YouTube's maximum is 100).
     page_size = 100
     # commentThreads pages read in one poll; a longer backlog goes on at the next poll.
@@ -302,9 +301,6 @@ class YouTubeConnector(Connector):
         if not channel_id:
             raise PermanentError("The YouTube channel_id is not set.")
         return str(channel_id)
-
-    def _timeout(self) -> float:
-        return float(self.channel.setting("timeout") or self.timeout)
 
     def _url(self, path: str) -> str:
         return self.base_url(DEFAULT_BASE_URL) + path
