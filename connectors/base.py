@@ -95,9 +95,6 @@ class EntryError(ConnectorError):
     """One entry of a multi-entry delivery could not be read; the others still count."""
 
 
-# Kept for callers written against the first interface.
-PublishError = ConnectorError
-
 
 @dataclass(frozen=True)
 class ReplyTarget:
