@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BASE_DELAY_SECONDS = 5
 MAX_DELAY_SECONDS = 15 * 60
+# A platform's own "come back at" (rate limits, daily quotas that reset at midnight) is
+# honoured up to this long, and such waits do not use up attempts.
+MAX_RATE_LIMIT_WAIT_SECONDS = 26 * 3600
 # A message in flight this long without a lock holder belongs to a worker that died.
 IN_FLIGHT_STALE_SECONDS = 120
 
@@ -59,7 +62,7 @@ def outbox_enqueue(*, reply, channel: ChannelAccount) -> OutboundMessage:
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
     if retry_after is not None:
-        return min(max(retry_after, 1.0), MAX_DELAY_SECONDS)
+        return min(max(retry_after, 1.0), MAX_RATE_LIMIT_WAIT_SECONDS)
     delay = min(BASE_DELAY_SECONDS * 2 ** max(attempts - 1, 0), MAX_DELAY_SECONDS)
     return delay / 2 + random.uniform(0, delay / 2)  # noqa: S311 - jitter, not security
 
@@ -154,12 +157,21 @@ def outbox_deliver(*, reply_id: int) -> OutboundMessage | None:
                     reply_id=reply_id, external_id=result.external_id, url=result.url
                 )
                 return message
+        rate_limited = (
+            isinstance(outcome, TransientError)
+            and outcome.retry_after is not None
+            and not outcome.ambiguous
+        )
+        if rate_limited:
+            # The platform refused before doing anything and said when to come back:
+            # not an attempt that could have posted, and not one that counts.
+            message.attempts -= 1
         if isinstance(outcome, TransientError) and message.attempts < MAX_ATTEMPTS:
             delay = backoff_seconds(message.attempts, outcome.retry_after)
             message.state = OutboxState.PENDING
             message.next_attempt_at = timezone.now() + timedelta(seconds=delay)
             message.last_error = outcome.reason[:1000]
-            message.save(update_fields=["state", "next_attempt_at", "last_error"])
+            message.save(update_fields=["state", "attempts", "next_attempt_at", "last_error"])
             retry = RetryLater(delay, outcome.reason)
         else:
             reason = outcome.reason

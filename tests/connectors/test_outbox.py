@@ -46,6 +46,8 @@ class ScriptedPlatform(Connector):
             raise TransientError("read timeout", ambiguous=True)
         if outcome == "429":
             raise TransientError("rate limited", retry_after=120)
+        if outcome == "quota":
+            raise TransientError("quotaExceeded", retry_after=10 * 3600)
         if outcome == "500":
             raise TransientError("HTTP 500", ambiguous=True)
         raise PermanentError("The post you are replying to was deleted.")
@@ -135,6 +137,23 @@ def test_outbox_honours_retry_after(sent_reply, platform):
     assert retry.value.delay == 120
     assert message.next_attempt_at >= before + timedelta(seconds=119)
     assert message.last_error == "rate limited"
+
+
+def test_outbox_daily_quota_waits_until_the_reset_without_giving_up(sent_reply, platform):
+    platform.script = ["quota"] * 12
+
+    for _ in range(12):
+        with pytest.raises(RetryLater) as retry:
+            outbox_deliver(reply_id=sent_reply.pk)
+        _make_due(sent_reply)
+    message = outbox_deliver(reply_id=sent_reply.pk)
+
+    assert retry.value.delay == 10 * 3600
+    assert message.state == "sent"
+    assert message.attempts == 1
+    assert len(platform.posts) == 1
+    # A quota refusal posted nothing, so no own-reply lookup was needed.
+    assert platform.calls == ["publish"] * 13
 
 
 def test_outbox_ambiguous_failure_never_posts_twice(sent_reply, platform):

@@ -1,0 +1,102 @@
+"""Meta end to end: the hub handshake, a signed Page feed delivery becomes a ticket, edits
+and removals update it, and a batch for two Pages reaches both."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.models import ChannelAccount, RawDelivery
+from tests.conftest import CommitClient
+from tests.connectors.test_meta import (
+    COMMENT_ID,
+    VERIFY_TOKEN,
+    facebook_channel,
+    fb_comment,
+    meta_signature,
+    page_delivery,
+    page_entry,
+    wire,
+)
+from tickets.models import Mention
+
+pytestmark = pytest.mark.django_db
+
+URL = "/connectors/meta/webhook/"
+
+
+def _deliver(body: bytes, signature: str | None = None):
+    return CommitClient().post(
+        URL,
+        data=body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=meta_signature(body) if signature is None else signature,
+    )
+
+
+def test_meta_hub_verification_echoes_the_challenge_only_for_our_token():
+    facebook_channel()
+    query = {"hub.mode": "subscribe", "hub.challenge": "1158201444"}
+
+    good = CommitClient().get(URL, {**query, "hub.verify_token": VERIFY_TOKEN})
+    bad = CommitClient().get(URL, {**query, "hub.verify_token": "guess"})
+
+    assert good.status_code == 200
+    assert good.content == b"1158201444"
+    assert bad.status_code == 403
+
+
+def test_meta_comment_becomes_a_ticket_then_edit_and_remove_update_it():
+    channel = facebook_channel()
+
+    added = _deliver(wire(page_delivery(page_entry(fb_comment()))))
+    edited = _deliver(
+        wire(
+            page_delivery(page_entry(fb_comment(verb="edited", message="What APR on a car loan?")))
+        )
+    )
+    removed = _deliver(wire(page_delivery(page_entry(fb_comment(verb="remove")))))
+
+    assert [added.status_code, edited.status_code, removed.status_code] == [200, 200, 200]
+    mention = Mention.objects.get()
+    assert (mention.channel, mention.external_id) == (channel, COMMENT_ID)
+    assert mention.text == "What APR on a car loan?"
+    assert mention.edit_history[0]["text"].startswith("Why was my card declined")
+    assert mention.deleted_at is not None
+    assert mention.ticket.regulated is True
+
+
+def test_meta_forged_signature_is_refused():
+    facebook_channel()
+    body = wire(page_delivery(page_entry(fb_comment())))
+
+    response = _deliver(body, signature=meta_signature(body, secret="wrong"))
+
+    assert response.status_code == 403
+    assert RawDelivery.objects.count() == 0
+
+
+def test_meta_batch_for_two_pages_reaches_both():
+    first = facebook_channel()
+    second = ChannelAccount(
+        name="northwind-fb-careers",
+        platform="facebook",
+        settings={**first.settings, "page_id": "9900990099009900"},
+    )
+    second.set_secrets(first.secrets)
+    second.save()
+    other_comment = fb_comment(comment_id="777_888", message="Do you have openings?")
+    body = wire(
+        page_delivery(
+            page_entry(fb_comment()),
+            page_entry(other_comment, page_id="9900990099009900"),
+        )
+    )
+
+    response = _deliver(body)
+
+    assert response.status_code == 200
+    assert len(response.json()["delivery_ids"]) == 2
+    assert {(m.channel.name, m.external_id) for m in Mention.objects.all()} == {
+        ("northwind-fb", COMMENT_ID),
+        ("northwind-fb-careers", "777_888"),
+    }
