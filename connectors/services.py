@@ -92,6 +92,7 @@ def delivery_process(*, delivery_id: int) -> RawDelivery | None:
     channel = delivery.channel
     errors: list[str] = []
     created = 0
+    newest_post = None
     try:
         if channel is None:
             raise PermanentError("No channel account received this delivery.")
@@ -99,6 +100,8 @@ def delivery_process(*, delivery_id: int) -> RawDelivery | None:
         events = connector.parse(bytes(delivery.body), delivery.headers)
         errors.extend(error.reason for error in getattr(connector, "entry_errors", []))
         for event in events:
+            if event.posted_at is not None and not event.is_own:
+                newest_post = max(newest_post or event.posted_at, event.posted_at)
             try:
                 created += _apply_event(channel, event)
             except Exception as exc:  # one bad event must not lose the others
@@ -113,7 +116,22 @@ def delivery_process(*, delivery_id: int) -> RawDelivery | None:
     delivery.save(update_fields=["status", "error", "processed_at", "mentions_created"])
     if errors:
         logger.warning("delivery %s processed with %d error(s)", delivery.pk, len(errors))
+    if channel is not None:
+        _channel_delivery_health(channel, delivery, newest_post, errors)
     return delivery
+
+
+def _channel_delivery_health(channel, delivery, newest_post, errors) -> None:
+    """What supervisors watch: did the connector work, and how far behind the platform
+    is it (the customer's post → our receipt)?"""
+    fields = {}
+    if errors:
+        fields.update(last_error=errors[0][:1000], last_error_at=delivery.processed_at)
+    else:
+        fields.update(last_success_at=delivery.processed_at)
+    if newest_post is not None:
+        fields["lag_seconds"] = max((delivery.received_at - newest_post).total_seconds(), 0.0)
+    ChannelAccount.objects.filter(pk=channel.pk).update(**fields)
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,20 @@ def test_generic_signed_delivery_becomes_a_regulated_ticket(generic):
     assert mention.ticket.regulated is True
 
 
+def test_generic_delivery_updates_channel_health_and_lag(generic):
+    body = json.dumps(_mention()).encode()  # posted three minutes ago
+
+    _post(body, sign(SECRET, body))
+    bad = json.dumps({"mentions": [{"external_id": "x"}]}).encode()
+    _post(bad, sign(SECRET, bad))
+
+    generic.refresh_from_db()
+    assert 175 <= generic.lag_seconds <= 200
+    assert generic.last_success_at is not None
+    assert generic.last_error.startswith("mention 0")
+    assert generic.last_error_at >= generic.last_success_at
+
+
 @pytest.mark.parametrize("signature", [None, "", "sha256=00", "sha256=" + "a" * 64])
 def test_generic_forged_or_missing_signature_is_refused_and_nothing_stored(generic, signature):
     body = json.dumps(_mention()).encode()
