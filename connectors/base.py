@@ -95,7 +95,6 @@ class EntryError(ConnectorError):
     """One entry of a multi-entry delivery could not be read; the others still count."""
 
 
-
 @dataclass(frozen=True)
 class ReplyTarget:
     """What a reply answers: the customer's post, with what the platform needs."""
