@@ -144,11 +144,21 @@ class PollResult:
 def channel_poll(*, channel_id: int, max_pages: int = 20) -> PollResult:
     """Fetch new items page by page. Each page is stored and the cursor advanced in one
     transaction, so a poller stopped mid-way resumes from the last stored page: no gap,
-    no duplicate. The pages are then processed like webhook deliveries."""
+    no duplicate. The pages are then processed like webhook deliveries.
+
+    `delivery_ids` (the pages to process, oldest first) starts with pages an earlier poll
+    stored but never processed — it was stopped before it could: the cursor has moved
+    past them, so nothing else would ever turn them into mentions."""
     channel = ChannelAccount.objects.get(pk=channel_id)
     connector = connector_for(channel)
     pages = events = 0
-    delivery_ids: list[int] = []
+    delivery_ids: list[int] = list(
+        RawDelivery.objects.filter(
+            channel=channel, kind=DeliveryKind.POLL, status=DeliveryStatus.PENDING
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     try:
         for _ in range(max_pages):
             page = connector.poll(channel.poll_cursor)

@@ -8,26 +8,17 @@ the publish on commit and the worker really runs it.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import uuid
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from connectors.models import SimulatedPost
-from servicedesk import celery_app
 from servicedesk.audit import audit_verify
 from servicedesk.models import AuditEvent
 from tests.conftest import mention_payload
+from tests.workers import celery_worker, database_url
 from tickets.models import Reply
 from tickets.services import reply_send
 from tickets.tasks import reply_publish_task
@@ -39,115 +30,16 @@ pytestmark = [
 
 LENDING_QUESTION = "@NorthwindBank can I refinance my mortgage at a lower rate?"
 ANSWER = "Hi! Refinancing depends on your loan; book a call at northwind.example/refi."
-READY_TIMEOUT = 30
-PUBLISH_TIMEOUT = 20
-
-
-class Worker:
-    def __init__(self, process: subprocess.Popen, log_path: Path, nodename: str):
-        self.process = process
-        self.log_path = log_path
-        self.nodename = nodename
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def log_tail(self, lines: int = 60) -> str:
-        return "\n".join(self.log().splitlines()[-lines:])
-
-    def wait_for(self, predicate, what: str, timeout: float = PUBLISH_TIMEOUT):
-        """Poll until predicate() is truthy; fail with the worker's output otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            assert self.process.poll() is None, (
-                f"worker exited ({self.process.returncode}) while waiting for {what}:\n"
-                + self.log_tail()
-            )
-            time.sleep(0.1)
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}:\n{self.log_tail()}")
-
-    def task_results(self, task_id: str) -> list[str]:
-        pattern = rf"Task tickets\.reply_publish\[{re.escape(task_id)}\] succeeded in [^:]+: (.*)"
-        return re.findall(pattern, self.log())
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    assert connection.vendor == "postgresql"
-    user = quote(db.get("USER") or "", safe="")
-    password = quote(db.get("PASSWORD") or "", safe="")
-    credentials = f"{user}:{password}@" if password else f"{user}@"
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{credentials}{host}:{port}/{quote(db['NAME'], safe='')}"
 
 
 @pytest.fixture(scope="module")
 def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     """A real `celery worker` on the servicedesk queue; terminated after the module."""
     with django_db_blocker.unblock():
-        database_url = _database_url()
-    nodename = f"sdtest-{uuid.uuid4().hex[:8]}@localhost"
+        database = database_url()
     log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "servicedesk.settings",
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DEBUG": "0",
-        "DATABASE_URL": database_url,
-        "REDIS_URL": os.environ["REDIS_URL"],
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "PYTHONUNBUFFERED": "1",
-    }
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    celery_app.control.purge()
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "servicedesk",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        settings.CELERY_TASK_DEFAULT_QUEUE,
-        "--loglevel=INFO",
-        "-n",
-        nodename,
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
-            command,
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    running = Worker(process, log_path, nodename)
-    try:
-        running.wait_for(
-            lambda: celery_app.control.ping(destination=[nodename], timeout=0.5),
-            "the worker to answer a ping",
-            timeout=READY_TIMEOUT,
-        )
+    with celery_worker(database, log_path) as running:
         yield running
-    finally:
-        celery_app.conf.task_always_eager = was_eager
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        if process.returncode not in (0, -15):
-            print(f"celery worker exited with {process.returncode}:\n{running.log_tail(200)}")
 
 
 def token_client(user) -> APIClient:
