@@ -107,6 +107,13 @@ def delivery_process(*, delivery_id: int) -> RawDelivery | None:
             except Exception as exc:  # one bad event must not lose the others
                 logger.exception("delivery %s: event %s failed", delivery.pk, event.external_id)
                 errors.append(f"{event.external_id}: {exc}")
+    except TransientError as exc:
+        # The platform could not be asked now (parse may need it, e.g. Instagram
+        # mention text): left pending, the sweep tries again, at most
+        # DELIVERY_MAX_ATTEMPTS times. Events already ingested are not ingested twice.
+        delivery.error = f"will retry: {exc.reason}"[:10000]
+        delivery.save(update_fields=["error"])
+        return delivery
     except ConnectorError as exc:
         errors.append(exc.reason)
     delivery.status = DeliveryStatus.FAILED if errors else DeliveryStatus.PROCESSED
@@ -132,6 +139,27 @@ def _channel_delivery_health(channel, delivery, newest_post, errors) -> None:
     if newest_post is not None:
         fields["lag_seconds"] = max((delivery.received_at - newest_post).total_seconds(), 0.0)
     ChannelAccount.objects.filter(pk=channel.pk).update(**fields)
+
+
+# A pending delivery older than this was never picked up (its enqueue was lost, e.g.
+# the broker was down when it was stored): the sweep enqueues it again.
+DELIVERY_STALE_SECONDS = 60
+# Processing attempts before a delivery is left for a person (admin "reprocess").
+DELIVERY_MAX_ATTEMPTS = 5
+
+
+def delivery_due(*, now=None) -> list[int]:
+    """Pending deliveries nobody is processing, oldest first."""
+    now = now or timezone.now()
+    return list(
+        RawDelivery.objects.filter(
+            status=DeliveryStatus.PENDING,
+            received_at__lte=now - timedelta(seconds=DELIVERY_STALE_SECONDS),
+            attempts__lt=DELIVERY_MAX_ATTEMPTS,
+        )
+        .order_by("received_at", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 @dataclass(frozen=True)

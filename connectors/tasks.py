@@ -9,13 +9,22 @@ from django.utils import timezone
 from connectors.base import PermanentError, TransientError
 from connectors.models import ChannelAccount
 from connectors.registry import connector_class
-from connectors.services import channel_poll, delivery_process
+from connectors.services import channel_poll, delivery_due, delivery_process
 
 
 @shared_task(name="connectors.delivery_process", acks_late=True)
 def delivery_process_task(*, delivery_id: int) -> str:
     delivery = delivery_process(delivery_id=delivery_id)
     return delivery.status if delivery is not None else "busy"
+
+
+@shared_task(name="connectors.delivery_sweep")
+def delivery_sweep_task() -> int:
+    """Beat: enqueue stored deliveries whose processing was never picked up."""
+    due = delivery_due()
+    for delivery_id in due:
+        delivery_process_task.delay(delivery_id=delivery_id)
+    return len(due)
 
 
 @shared_task(name="connectors.channel_poll", acks_late=True)

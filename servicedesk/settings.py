@@ -151,6 +151,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "poll-due-channels": {"task": "connectors.poll_due_channels", "schedule": 15.0},
     "outbox-sweep": {"task": "tickets.outbox_sweep", "schedule": 30.0},
+    "delivery-sweep": {"task": "connectors.delivery_sweep", "schedule": 60.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -185,3 +185,26 @@ def test_generic_webhook_refuses_get_and_needs_no_csrf_token(generic):
 
     assert get.status_code == 405
     assert post.status_code == 200
+
+
+def test_generic_delivery_whose_processing_was_never_enqueued_is_swept(generic, monkeypatch):
+    from connectors import views
+    from connectors.services import delivery_due
+    from connectors.tasks import delivery_sweep_task
+
+    # The broker is down when the delivery is stored: the enqueue is lost.
+    monkeypatch.setattr(views, "_enqueue", lambda delivery_id: None)
+    body = json.dumps(_mention()).encode()
+    assert _post(body, sign(SECRET, body)).status_code == 200
+    delivery = RawDelivery.objects.get()
+    assert delivery.status == "pending"
+    assert delivery_due() == []  # too fresh: its task may still be on its way
+
+    RawDelivery.objects.filter(pk=delivery.pk).update(
+        received_at=timezone.now() - timedelta(minutes=2)
+    )
+    swept = delivery_sweep_task.apply().get()
+
+    assert swept == 1
+    assert RawDelivery.objects.get().status == "processed"
+    assert Mention.objects.count() == 1

@@ -7,6 +7,7 @@ import pytest
 
 from connectors.models import ChannelAccount, RawDelivery
 from tests.conftest import CommitClient
+from tests.connectors.fakes import FakePlatform, Reply
 from tests.connectors.test_meta import (
     COMMENT_ID,
     VERIFY_TOKEN,
@@ -20,6 +21,13 @@ from tests.connectors.test_meta import (
 from tickets.models import Mention
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fake():
+    with FakePlatform() as server:
+        yield server
+
 
 URL = "/connectors/meta/webhook/"
 
@@ -100,3 +108,50 @@ def test_meta_batch_for_two_pages_reaches_both():
         ("northwind-fb", COMMENT_ID),
         ("northwind-fb-careers", "777_888"),
     }
+
+
+def test_meta_instagram_mention_waits_for_the_graph_api_when_it_is_down(fake):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from connectors.services import delivery_due, delivery_process
+    from tests.connectors.test_meta import IG_USER_ID, ig_delivery, instagram_channel
+
+    instagram_channel(fake.url)
+    mention = {
+        "field": "mentions",
+        "value": {"media_id": "17918195224117851", "comment_id": "17894227972186120"},
+    }
+    fake.route(
+        "GET",
+        f"/v21.0/{IG_USER_ID}",
+        Reply(503, {"error": {"message": "Service temporarily unavailable", "code": 2}}),
+        Reply(
+            200,
+            {
+                "mentioned_comment": {
+                    "timestamp": "2026-11-20T15:10:02+0000",
+                    "text": "@northwindbank what's the APR on the travel card?",
+                    "username": "kim.rivers",
+                    "id": "17894227972186120",
+                },
+                "id": IG_USER_ID,
+            },
+        ),
+    )
+
+    response = _deliver(wire(ig_delivery(mention)))
+
+    delivery = RawDelivery.objects.get()
+    assert response.status_code == 200
+    assert delivery.status == "pending"
+    assert delivery.error.startswith("will retry")
+    assert Mention.objects.count() == 0
+    RawDelivery.objects.filter(pk=delivery.pk).update(
+        received_at=timezone.now() - timedelta(minutes=2)
+    )
+    assert delivery_due() == [delivery.pk]
+    delivery_process(delivery_id=delivery.pk)
+    assert RawDelivery.objects.get().status == "processed"
+    assert Mention.objects.get().text == "@northwindbank what's the APR on the travel card?"
