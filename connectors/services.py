@@ -7,6 +7,7 @@ processing loses nothing: the delivery stays, with its error, to be reprocessed.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -50,18 +51,20 @@ def _apply_event(channel: ChannelAccount, event: InboundEvent) -> bool:
 
     if event.is_own:
         return False  # our own post: answering it would talk to ourselves
+    # One normal form for every platform's text (screening and hashes compare it).
+    text = unicodedata.normalize("NFC", event.text)
     if event.kind == "delete":
         mention_delete(channel=channel, external_id=event.external_id)
         return False
     # X reports an edit as a new post naming the one it replaces.
     edited_id = event.extra.get("edit_of") or event.external_id
-    if mention_edit(channel=channel, external_id=edited_id, text=event.text, raw=event.raw):
+    if mention_edit(channel=channel, external_id=edited_id, text=text, raw=event.raw):
         return False
     result = mention_ingest(
         channel=channel,
         external_id=event.external_id,
         author=event.author,
-        text=event.text,
+        text=text,
         url=event.url,
         posted_at=event.posted_at or timezone.now(),
         in_reply_to_external_id=event.in_reply_to_external_id,

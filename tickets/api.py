@@ -81,6 +81,9 @@ class MentionOut(serializers.Serializer):
     received_at = serializers.DateTimeField()
     in_reply_to_external_id = serializers.CharField()
     screening = serializers.DictField()
+    # A deleted post keeps its text here, marked deleted; edits keep the earlier texts.
+    deleted_at = serializers.DateTimeField()
+    edit_history = serializers.ListField(child=serializers.DictField())
 
 
 class ReviewOut(serializers.Serializer):

@@ -86,6 +86,15 @@ def test_generic_forged_or_missing_signature_is_refused_and_nothing_stored(gener
     assert cache.get("servicedesk:webhook:forged:generic") == 1
 
 
+def test_generic_text_is_stored_in_one_unicode_normal_form(generic):
+    decomposed = "Cua\u0301nto es la cuota del pre\u0301stamo"  # combining accents
+    body = json.dumps(_mention(text=decomposed)).encode()
+
+    _post(body, sign(SECRET, body))
+
+    assert Mention.objects.get().text == "Cu\u00e1nto es la cuota del pr\u00e9stamo"
+
+
 def test_generic_signature_over_non_ascii_raw_bytes_verifies(generic):
     # Escaped slashes and raw UTF-8: re-serializing this JSON would change the bytes.
     body = (
@@ -156,7 +165,7 @@ def test_generic_same_delivery_five_times_is_one_mention(generic):
     assert Ticket.objects.count() == 1
 
 
-def test_generic_edit_and_delete_update_the_mention(generic):
+def test_generic_edit_and_delete_update_the_mention(generic, api, agent):
     first = json.dumps(_mention(text="what time do you open?")).encode()
     edited = json.dumps(_mention(text="what's your HELOC rate?")).encode()
     deleted = json.dumps(_mention(text="", deleted=True)).encode()
@@ -165,6 +174,9 @@ def test_generic_edit_and_delete_update_the_mention(generic):
         assert _post(body, sign(SECRET, body)).status_code == 200
 
     mention = Mention.objects.get()
+    (post,) = api(agent).get(f"/api/v1/tickets/{mention.ticket_id}/").json()["thread"]
+    assert post["deleted_at"] is not None
+    assert [entry["text"] for entry in post["edit_history"]] == ["what time do you open?"]
     assert mention.text == "what's your HELOC rate?"
     assert [entry["text"] for entry in mention.edit_history] == ["what time do you open?"]
     assert mention.deleted_at is not None
