@@ -42,6 +42,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py $(BENCH_ARGS)
+	$(PY) bench/webhooks.py $(WEBHOOK_BENCH_ARGS)
 
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
