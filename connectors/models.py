@@ -37,7 +37,12 @@ class ChannelAccount(models.Model):
     def secrets(self) -> dict[str, str]:
         from connectors.crypto import decrypt_secrets
 
-        return decrypt_secrets(self.secrets_encrypted)
+        # Decrypted once per instance and token: webhooks verify with them on every request.
+        cached = self.__dict__.get("_secrets_cache")
+        if cached is None or cached[0] != self.secrets_encrypted:
+            cached = (self.secrets_encrypted, decrypt_secrets(self.secrets_encrypted))
+            self.__dict__["_secrets_cache"] = cached
+        return dict(cached[1])
 
     def set_secrets(self, secrets: dict[str, str]) -> None:
         from connectors.crypto import encrypt_secrets

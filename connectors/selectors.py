@@ -27,5 +27,10 @@ def channel_active_by_name(name: str) -> ChannelAccount | None:
     return channel
 
 
+def channels_active_on(platforms: tuple[str, ...]) -> list[ChannelAccount]:
+    """The active accounts of these platforms, from the per-process cache."""
+    return [channel for channel in _active.get().values() if channel.platform in platforms]
+
+
 def channels_changed() -> None:
     _active.clear()

@@ -148,6 +148,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "servicedesk"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Keep a worker's database connection across tasks (reconnecting per task cost more than
+# the work); servicedesk/celery.py drops broken or expired ones before each task.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULE = {
     "poll-due-channels": {"task": "connectors.poll_due_channels", "schedule": 15.0},
     "outbox-sweep": {"task": "tickets.outbox_sweep", "schedule": 30.0},
