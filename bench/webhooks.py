@@ -84,7 +84,10 @@ GOAL_RATE = 500.0  # deliveries acknowledged per second, at least
 GOAL_ACK_P99_MS = 50.0  # below
 GOAL_E2E_P99_MS = 1000.0  # below
 
-WARMUP = 40  # requests of each kind before the rounds, all checked
+# Requests of each kind before the rounds, per sender, all checked: enough for every
+# gunicorn thread to have opened its connections and imported the connectors, which
+# costs its first requests up to a second (once per process, not the stack's pace).
+WARMUP_PER_SENDER = 8
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 10.0
@@ -468,7 +471,7 @@ class Stack:
             server.stop()
 
 
-def stack_start(logs: Path, *, web_workers: int, web_threads: int) -> Stack:
+def stack_start(logs: Path, *, web_workers: int, web_threads: int, web_class: str) -> Stack:
     port = free_port()
     web = Server(
         "gunicorn",
@@ -478,9 +481,9 @@ def stack_start(logs: Path, *, web_workers: int, web_threads: int) -> Stack:
             "gunicorn",
             "servicedesk.wsgi:application",
             f"--bind={HOST}:{port}",
-            "--worker-class=gthread",
+            f"--worker-class={web_class}",
             f"--workers={web_workers}",
-            f"--threads={web_threads}",
+            *([f"--threads={web_threads}"] if web_class == "gthread" else []),
             "--keep-alive=30",
             "--backlog=2048",
             "--timeout=30",
@@ -662,6 +665,63 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[rank - 1]
 
 
+# Requests built before a load, per second of it and in all: above what this stack
+# answers, so senders seldom build one while the clock runs.
+PREBUILT_PER_SECOND = 1500
+PREBUILT_MAX = 40000
+
+
+def http_request(request: Request) -> bytes:
+    """The whole HTTP/1.1 request, as bytes ready to send."""
+    lines = [f"POST {request.path} HTTP/1.1", f"Host: {HOST}"]
+    lines += [f"{name}: {value}" for name, value in request.headers.items()]
+    lines.append(f"Content-Length: {len(request.body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + request.body
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that sends prepared bytes and reads just the
+    status, the body (by Content-Length) and whether the server will close: the senders
+    share the bench's process and the server's cores, so they do as little as they can."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection((HOST, port), timeout=REQUEST_TIMEOUT)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def exchange(self, raw: bytes) -> tuple[int, bytes, bool]:
+        """(status, body, the server keeps the connection open)."""
+        self.sock.sendall(raw)
+        buffer = self.buffer
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed before the response")
+            buffer += chunk
+        head = buffer[:end].decode("latin-1").lower()
+        status = int(head[9:12])
+        length = 0
+        keep = True
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            if name == "content-length":
+                length = int(value)
+            elif name == "connection" and "close" in value:
+                keep = False
+        while len(buffer) < end + 4 + length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed in the middle of the response")
+            buffer += chunk
+        body = buffer[end + 4 : end + 4 + length]
+        self.buffer = buffer[end + 4 + length :]
+        return status, body, keep
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self.sock.close()
+
+
 def load(
     port: int,
     make: Callable[[random.Random], Request],
@@ -676,11 +736,23 @@ def load(
     """`senders` threads, each on one keep-alive connection, send until `seconds` have
     passed (or `limit` requests in all). At rate 0 each sends its next request as soon
     as the last is answered; at a rate they share it, each request due at a fixed time,
-    its latency counted from then (a late sender does not hide the wait)."""
+    its latency counted from then (a late sender does not hide the wait). The requests
+    are built and signed before the clock starts."""
     limit = limit or int(seconds * 20000) + senders
     budget = itertools.count()
     clock: dict[str, float] = {}  # "start": when the gate opened (perf_counter)
     cpu_before: dict[str, float] = {}
+    per_sender = min(
+        limit,
+        int(rate * seconds) + senders if rate else int(seconds * PREBUILT_PER_SECOND),
+        PREBUILT_MAX,
+    )
+    per_sender = -(-per_sender // senders)  # rounded up
+    prepared: list[list[tuple[Request, bytes]]] = []
+    for index in range(senders):
+        rng = random.Random(seed * 1000 + index)
+        batch = [make(rng) for _ in range(per_sender)]
+        prepared.append([(request, http_request(request)) for request in batch])
 
     def open_gate() -> None:  # run by one thread once all are connected, before any goes
         cpu_before.update(cpu_snapshot(groups or {}))
@@ -691,13 +763,11 @@ def load(
     errors: list[BaseException] = []
 
     def sender(index: int) -> None:
-        rng = random.Random(seed * 1000 + index)
+        rng = random.Random(seed * 1000 + index + 500)
         out = results[index]
-        conn: http.client.HTTPConnection | None = http.client.HTTPConnection(
-            HOST, port, timeout=REQUEST_TIMEOUT
-        )
+        ready = iter(prepared[index])
+        conn: Connection | None = Connection(port)
         try:
-            conn.connect()
             start_gate.wait(timeout=READY_TIMEOUT)
             start = clock["start"]
             deadline = start + seconds
@@ -711,21 +781,21 @@ def load(
                         time.sleep(pause)
                 if time.perf_counter() >= deadline or next(budget) >= limit:
                     break
-                request = make(rng)
+                request, raw = next(ready, (None, b""))
+                if request is None:  # more than was built: build one now
+                    request = make(rng)
+                    raw = http_request(request)
                 began = time.perf_counter()
                 wall = time.time() - (began - due if due else 0.0)
                 status, data = 0, b""
                 try:
                     if conn is None:
-                        conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
-                    conn.request("POST", request.path, request.body, request.headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                    status = response.status
-                    if response.will_close:
+                        conn = Connection(port)
+                    status, data, keep = conn.exchange(raw)
+                    if not keep:
                         conn.close()
                         conn = None
-                except (OSError, http.client.HTTPException):
+                except (OSError, ValueError):
                     if conn is not None:
                         conn.close()
                     conn = None
@@ -864,8 +934,9 @@ class Round:
 def warm_up(stack: Stack, requests: Requests, fixtures: Fixtures, senders: int) -> None:
     """A few requests of each kind, every one checked: answered, processed, a ticket."""
     for name, run in (("bare insert", bare_load), ("webhooks", webhook_load)):
-        phase = run(stack.port, requests, senders=min(senders, 4), seconds=30, limit=WARMUP)
-        if phase.refused() or len(phase.sent) != WARMUP:
+        count = WARMUP_PER_SENDER * senders
+        phase = run(stack.port, requests, senders=senders, seconds=30, limit=count)
+        if phase.refused() or len(phase.sent) != count:
             raise BenchError(f"warm-up {name}: {len(phase.sent)} sent, refused {phase.refused()}")
         if name == "webhooks":
             tickets = tickets_wait(phase, fixtures, READY_TIMEOUT)
@@ -938,6 +1009,12 @@ def cpu_line(cpu: dict[str, float]) -> str:
     return ", ".join(shown) + f"; idle {cpu.get('idle', 0.0):.2f}"
 
 
+def web_label(args) -> str:
+    if args.web_class == "sync":
+        return f"{args.web_workers} sync workers"
+    return f"{args.web_workers} gthread workers x {args.web_threads} threads"
+
+
 def report(rounds: list[Round], args, database: str) -> None:
 
     def both(figure: Callable[[Phase], float]) -> tuple[float, float]:
@@ -953,7 +1030,7 @@ def report(rounds: list[Round], args, database: str) -> None:
     print()
     print(
         f"median of {len(rounds)} round(s): {args.seconds:g} s of each load, {args.senders} "
-        f"senders ({load_kind}), gunicorn {args.web_workers}x{args.web_threads} gthread, "
+        f"senders ({load_kind}), gunicorn {web_label(args)}, "
         f"{WORKERS} Celery worker processes, {database}"
     )
     print(f"{'figure':<32} {'webhooks':>10} {'bare insert':>12} {'ratio':>7}")
@@ -1121,18 +1198,34 @@ def print_cprofile(profiler: cProfile.Profile, count: int, title: str) -> None:
         print(f"  {seconds / count * 1000:>6.2f} ms  {seconds / total:>4.0%}  {area}")
 
 
+def backend_cpu_seconds() -> float:
+    """CPU seconds this process's PostgreSQL session has used (Linux /proc; else 0)."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def profile(fixtures: Fixtures, requests: Requests, count: int) -> None:
-    """In this process, no servers: the webhook view through django.test.Client, with its
-    Celery publish going to Redis for real; then the task's work, `delivery_process`,
-    called directly on the deliveries just stored."""
+    """In this process, no servers: the webhook view through django.test.Client, its
+    wake-up going to Redis for real; then the workers' work, `deliveries_drain`, on the
+    deliveries just stored, in batches as a worker claims them. CPU is this process's
+    (time.process_time) and its PostgreSQL session's (/proc), per request or delivery."""
     from django.test import Client
 
     import connectors.crypto
-    import connectors.services
+    import connectors.services.deliveries
+    import connectors.services.ingest
     import connectors.views
+    import servicedesk.audit
     from connectors.platforms.meta import _MetaConnector
     from connectors.platforms.x import XConnector
-    from connectors.services import delivery_process
+    from connectors.services import deliveries_drain
 
     client = Client()
     rng = random.Random(7)
@@ -1153,57 +1246,58 @@ def profile(fixtures: Fixtures, requests: Requests, count: int) -> None:
             raise BenchError(f"{request.path} answered {response.status_code}")
         return response.json()["delivery_ids"][0]
 
-    for make in (requests.x, requests.meta):  # warm: connections, first publish, imports
+    for make in (requests.x, requests.meta):  # warm: connections, first wake-up, imports
         for _ in range(20):
             send(make(rng))
 
-    stored: list[int] = []
+    def part(parts: dict[str, list[float]], name: str, count: int) -> str:
+        samples = parts.get(name, [])
+        return f"{sum(samples) / count * 1000:.3f} ms ({len(samples) / count:.2f}x)"
+
     for label, make in (("X", requests.x), ("Meta", requests.meta)):
         batch = [make(rng) for _ in range(count)]
         timings: list[tuple[str, float]] = []
         parts: dict[str, list[float]] = {}
+        views = connectors.views
         with (
             timed_sql(timings),
-            timed_calls(connectors.views, "_connectors", parts, "connectors"),
+            timed_calls(views, "_connectors", parts, "connectors"),
             timed_calls(XConnector, "verify", parts, "verify"),
             timed_calls(_MetaConnector, "verify", parts, "verify"),
             timed_calls(connectors.crypto, "decrypt_secrets", parts, "decrypt"),
-            timed_calls(connectors.views, "delivery_store", parts, "store"),
-            timed_calls(connectors.views, "_enqueue", parts, "enqueue"),
+            timed_calls(views, "delivery_store_webhook", parts, "store"),
+            timed_calls(views, "deliveries_wake", parts, "wake"),
         ):
-            began = time.perf_counter()
+            cpu, pg, began = time.process_time(), backend_cpu_seconds(), time.perf_counter()
             for request in batch:
-                stored.append(send(request))
+                send(request)
             seconds = time.perf_counter() - began
-        per = seconds / count * 1000
-        sql_ms = sum(s for _, s in timings) / count * 1000
-
-        def part(name: str, parts: dict[str, list[float]] = parts) -> str:
-            samples = parts.get(name, [])
-            return f"{sum(samples) / count * 1000:.3f} ms ({len(samples) / count:.1f}x)"
-
+            cpu, pg = time.process_time() - cpu, backend_cpu_seconds() - pg
         print(
             f"\n{label} webhook, acknowledgement path: {count / seconds:.0f} requests/s, "
-            f"{per:.2f} ms a request in one thread (django.test.Client, no HTTP server)\n"
-            f"  SQL {sql_ms:.2f} ms in {len(timings) / count:.1f} round trips "
-            "(statements and commit):"
+            f"{seconds / count * 1000:.2f} ms a request in one thread (django.test.Client, "
+            f"no HTTP server); CPU {cpu / count * 1000:.2f} ms in Python, "
+            f"{pg / count * 1000:.2f} ms in PostgreSQL\n"
+            f"  SQL through Django's cursor: {len(timings) / count:.1f} statements a request"
         )
         print_statements(timings, count)
         print(
-            f"  _connectors() (the ChannelAccount SELECT above, one connector per account): "
-            f"{part('connectors')}\n"
-            f"  verify() (HMAC, and the account's secrets decrypted each time): {part('verify')}"
-            f"\n    of which decrypt_secrets() (Fernet): {part('decrypt')}\n"
-            f"  delivery_store() (the INSERT above, its model): {part('store')}\n"
-            f"  _enqueue() (Celery apply_async: a message published to Redis, after the "
-            f"commit): {part('enqueue')}"
+            f"  _connectors() (the accounts, from the per-process cache): "
+            f"{part(parts, 'connectors', count)}\n"
+            f"  verify() (HMAC over the raw bytes): {part(parts, 'verify', count)}\n"
+            f"    of which decrypt_secrets() (Fernet): {part(parts, 'decrypt', count)}\n"
+            f"  delivery_store_webhook() (the one INSERT, autocommit, straight to psycopg): "
+            f"{part(parts, 'store', count)}\n"
+            f"  deliveries_wake() (a cache call at most every "
+            f"{connectors.services.deliveries.WAKE_DEBOUNCE_SECONDS * 1000:.0f} ms): "
+            f"{part(parts, 'wake', count)}"
         )
 
     profiler = cProfile.Profile()
     batch = [requests.webhook(rng) for _ in range(count)]
     profiler.enable()
     for request in batch:
-        stored.append(send(request))
+        send(request)
     profiler.disable()
     print_cprofile(
         profiler,
@@ -1212,38 +1306,65 @@ def profile(fixtures: Fixtures, requests: Requests, count: int) -> None:
         "the project's code and main steps:",
     )
 
-    # The worker's side: the same deliveries, processed here one after the other.
-    todo = stored[: 2 * count]
+    # The workers' side: every delivery stored above, drained here in batches.
+    from connectors.models import DeliveryStatus, RawDelivery
+
+    pending = RawDelivery.objects.filter(status=DeliveryStatus.PENDING)
+    total = pending.count()
+    first = total // 2
+    deliveries = connectors.services.deliveries
+    ingest = connectors.services.ingest
     timings = []
     parts = {}
     with (
         timed_sql(timings),
-        timed_calls(connectors.services, "connector_for", parts, "connector"),
-        timed_calls(XConnector, "parse", parts, "parse"),
-        timed_calls(_MetaConnector, "parse", parts, "parse"),
+        timed_calls(deliveries, "delivery_claim", parts, "claim"),
+        timed_calls(deliveries, "_parse", parts, "parse"),
+        timed_calls(ingest, "_split", parts, "split"),
+        timed_calls(ingest, "_new_threads_ingest", parts, "new"),
+        timed_calls(ingest, "_apply_event", parts, "one"),
+        timed_calls(servicedesk.audit, "audit_record", parts, "audit"),
+        timed_calls(deliveries, "_outcomes_record", parts, "outcomes"),
     ):
-        began = time.perf_counter()
-        for delivery_id in todo:
-            delivery = delivery_process(delivery_id=delivery_id)
-            if delivery is None or delivery.status != "processed" or not delivery.mentions_created:
-                raise BenchError(f"delivery {delivery_id} was not processed into a mention")
+        cpu, pg, began = time.process_time(), backend_cpu_seconds(), time.perf_counter()
+        done = deliveries_drain(seconds=3600, batch=deliveries.DRAIN_BATCH)
+        if done < first:
+            raise BenchError(f"only {done} of {total} deliveries were processed")
         seconds = time.perf_counter() - began
-    n = len(todo)
+        cpu, pg = time.process_time() - cpu, backend_cpu_seconds() - pg
+    failed = RawDelivery.objects.exclude(status=DeliveryStatus.PROCESSED).count()
+    if failed:
+        raise BenchError(f"{failed} deliveries were not processed")
     print(
-        f"\nProcessing (the Celery task's body, delivery_process): {n / seconds:.0f} "
-        f"deliveries/s in one process, {seconds / n * 1000:.2f} ms each; SQL "
-        f"{sum(s for _, s in timings) / n * 1000:.2f} ms in {len(timings) / n:.1f} round trips:"
+        f"\nProcessing (the drain task's body, deliveries_drain, batches of "
+        f"{deliveries.DRAIN_BATCH}): {done / seconds:.0f} deliveries/s in one process, "
+        f"{seconds / done * 1000:.2f} ms each; CPU {cpu / done * 1000:.2f} ms in Python, "
+        f"{pg / done * 1000:.2f} ms in PostgreSQL; SQL "
+        f"{sum(s for _, s in timings) / done * 1000:.2f} ms in "
+        f"{len(timings) / done:.2f} round trips:"
     )
-    print_statements(timings, n)
+    print_statements(timings, done)
+    print(
+        f"  delivery_claim() (claim a batch, one attempt and a lease each): "
+        f"{part(parts, 'claim', done)}\n"
+        f"  _parse() (each delivery's platform format): {part(parts, 'parse', done)}\n"
+        f"  _split() (which posts open a conversation): {part(parts, 'split', done)}\n"
+        f"  _new_threads_ingest() (a batch's new conversations together): "
+        f"{part(parts, 'new', done)}\n"
+        f"    of which audit_record() (one event each): {part(parts, 'audit', done)}\n"
+        f"  _apply_event() (everything else, one at a time): {part(parts, 'one', done)}\n"
+        f"  _outcomes_record() (statuses and channel health): {part(parts, 'outcomes', done)}"
+    )
+
+    # A cProfile of the same work, on a fresh set of deliveries.
+    more = [requests.webhook(rng) for _ in range(count)]
+    for request in more:
+        send(request)
     profiler = cProfile.Profile()
-    rest = stored[2 * count :]
     profiler.enable()
-    for delivery_id in rest:
-        delivery_process(delivery_id=delivery_id)
+    processed = deliveries_drain(seconds=3600)
     profiler.disable()
-    print_cprofile(
-        profiler, len(rest), f"cProfile of processing {len(rest)} deliveries, cumulative:"
-    )
+    print_cprofile(profiler, processed, f"cProfile of draining {processed} deliveries, cumulative:")
 
 
 # ---- main ---------------------------------------------------------------------------
@@ -1275,6 +1396,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (3)")
     parser.add_argument("--web-threads", type=int, default=4, help="threads per worker (4)")
+    parser.add_argument(
+        "--web-class",
+        choices=("gthread", "sync"),
+        default="gthread",
+        help="gunicorn worker class (gthread: keep-alive connections; sync: one per request)",
+    )
     parser.add_argument(
         "--keep-db",
         action="store_true",
@@ -1317,11 +1444,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         with tempfile.TemporaryDirectory(prefix="servicedesk-bench-") as logs:
             stack = stack_start(
-                Path(logs), web_workers=args.web_workers, web_threads=args.web_threads
+                Path(logs),
+                web_workers=args.web_workers,
+                web_threads=args.web_threads,
+                web_class=args.web_class,
             )
             print(
-                f"gunicorn on {HOST}:{stack.port} ({args.web_workers} gthread workers x "
-                f"{args.web_threads} threads), celery worker --concurrency {WORKERS}; warming up",
+                f"gunicorn on {HOST}:{stack.port} ({web_label(args)}), "
+                f"celery worker --concurrency {WORKERS}; warming up",
                 flush=True,
             )
             warm_up(stack, requests, fixtures, args.senders)

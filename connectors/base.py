@@ -7,7 +7,8 @@ A connector is built for one ChannelAccount. It may implement any of:
   platform sent them (one bad entry raises EntryError for that entry only);
 - `poll(cursor)` — one page of new items from a platform without push;
 - `publish(...)` — a reply in the thread; `find_own_reply(...)` — look for a reply we
-  may already have posted, before retrying an ambiguous failure.
+  may already have posted (since the first attempt), before retrying an ambiguous
+  failure.
 Errors: `TransientError` (retry, honouring `retry_after`), `PermanentError` (no retry).
 """
 
@@ -69,9 +70,13 @@ class PublishResult:
 
 
 class ConnectorError(Exception):
-    def __init__(self, reason: str):
+    """`reason` is shown to people (the agent, the admin); `code`, when set, is a stable
+    name for the kind of failure (e.g. `text_too_long`)."""
+
+    def __init__(self, reason: str, *, code: str = ""):
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 class TransientError(ConnectorError):
@@ -89,6 +94,13 @@ class TransientError(ConnectorError):
 
 class PermanentError(ConnectorError):
     """Will never work as it is: deleted post, blocked, text too long, bad credentials."""
+
+
+class DuplicatePost(PermanentError):
+    """The platform refused the post as a repeat of one already there (X's "duplicate
+    content"). It is ours if `find_own_reply` finds it posted since the first attempt
+    (an earlier attempt got through without our hearing of it); otherwise the text
+    repeats another post and has to be reworded."""
 
 
 class EntryError(ConnectorError):
@@ -153,7 +165,12 @@ class Connector:
         raise NotImplementedError
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
-        """Our reply to `target` with this text, if it is already on the platform."""
+        """Our reply to `target` with this text, posted at or after `since`, if it is
+        already on the platform.
+
+        `since` is when this reply's first publish attempt began, less a margin for the
+        platform's clock: the same words from us in the same thread before then are an
+        earlier answer, not this one, and must not stop this one from being posted."""
         return None

@@ -83,6 +83,10 @@ class RawDelivery(models.Model):
         max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
+    # Not to be claimed before: a worker's lease while it processes the delivery (one
+    # that dies leaves it to be claimed again when the lease ends), or the wait before
+    # the next try after a transient failure. Null: claimable now.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     mentions_created = models.PositiveIntegerField(default=0)
@@ -90,7 +94,16 @@ class RawDelivery(models.Model):
     class Meta:
         verbose_name_plural = "raw deliveries"
         ordering = ["-received_at", "-id"]
-        indexes = [models.Index(fields=["status", "received_at"])]
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            # The pending deliveries are the workers' queue, claimed oldest first: a
+            # small index, however many processed deliveries the table keeps.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(status="pending"),
+                name="rawdelivery_pending_queue",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.platform} {self.kind} #{self.pk} ({self.status})"
@@ -114,6 +127,9 @@ class OutboundMessage(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the first publish attempt began: a reply of ours found on the platform from
+    # before then cannot be this one (see outbox_deliver and find_own_reply).
+    first_attempt_at = models.DateTimeField(null=True, blank=True)
     in_flight_since = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=1000, blank=True)
     external_id = models.CharField(max_length=255, blank=True)

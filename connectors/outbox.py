@@ -8,6 +8,10 @@ publish task (`outbox_deliver`) then:
 2. in a second transaction that keeps the message locked during the platform call:
    if any earlier attempt may have reached the platform, looks for our own reply
    first; otherwise publishes with the reply's idempotency key; records the result.
+   The look-up only counts replies posted since the first attempt began (less
+   CLOCK_SKEW_SECONDS): the same words from us earlier in the thread are an earlier
+   answer, not this one. A platform that refuses the post as a duplicate gets the
+   same look-up: our own earlier attempt, or a text to reword.
 Transient errors back off exponentially with jitter (or as long as the platform's
 Retry-After says); permanent errors fail the reply with the reason. A beat task
 re-enqueues messages whose retry time has come or whose worker died.
@@ -22,7 +26,13 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from connectors.base import ConnectorError, PermanentError, ReplyTarget, TransientError
+from connectors.base import (
+    ConnectorError,
+    DuplicatePost,
+    PermanentError,
+    ReplyTarget,
+    TransientError,
+)
 from connectors.models import ChannelAccount, OutboundMessage, OutboxState
 from connectors.registry import connector_for
 
@@ -36,6 +46,9 @@ MAX_DELAY_SECONDS = 15 * 60
 MAX_RATE_LIMIT_WAIT_SECONDS = 26 * 3600
 # A message in flight this long without a lock holder belongs to a worker that died.
 IN_FLIGHT_STALE_SECONDS = 120
+# How far a platform's clock (and its whole-second timestamps) may be behind ours: a
+# reply it dates this much before our first attempt can still be that attempt's.
+CLOCK_SKEW_SECONDS = 30
 
 
 class RetryLater(Exception):
@@ -109,7 +122,12 @@ def outbox_deliver(*, reply_id: int) -> OutboundMessage | None:
         message.state = OutboxState.IN_FLIGHT
         message.attempts += 1
         message.in_flight_since = timezone.now()
-        message.save(update_fields=["state", "attempts", "in_flight_since"])
+        message.first_attempt_at = message.first_attempt_at or message.in_flight_since
+        message.save(update_fields=["state", "attempts", "in_flight_since", "first_attempt_at"])
+        # Messages from before first_attempt_at was kept: their creation came earlier still.
+        since = (message.first_attempt_at or message.created_at) - timedelta(
+            seconds=CLOCK_SKEW_SECONDS
+        )
         text = reply.body
         try:
             target = reply_target(reply)
@@ -133,15 +151,26 @@ def outbox_deliver(*, reply_id: int) -> OutboundMessage | None:
             connector = None
             try:
                 connector = connector_for(message.channel)
+                key = message.idempotency_key
                 result = None
                 if possibly_posted:
                     result = connector.find_own_reply(
-                        text=text, target=target, idempotency_key=message.idempotency_key
+                        text=text, target=target, idempotency_key=key, since=since
                     )
                 if result is None:
-                    result = connector.publish(
-                        text=text, target=target, idempotency_key=message.idempotency_key
-                    )
+                    try:
+                        result = connector.publish(text=text, target=target, idempotency_key=key)
+                    except DuplicatePost as duplicate:
+                        result = connector.find_own_reply(
+                            text=text, target=target, idempotency_key=key, since=since
+                        )
+                        if result is None:
+                            raise PermanentError(
+                                f"{duplicate.reason} No reply of ours with this text answers "
+                                f"post {target.external_id} since the first attempt: it "
+                                "repeats another recent post; reword it.",
+                                code="duplicate_content",
+                            ) from None
             except ConnectorError as error:
                 outcome = error
             else:

@@ -9,22 +9,39 @@ from django.utils import timezone
 from connectors.base import PermanentError, TransientError
 from connectors.models import ChannelAccount
 from connectors.registry import connector_class
-from connectors.services import channel_poll, delivery_due, delivery_process
+from connectors.services import (
+    channel_poll,
+    deliveries_drain,
+    deliveries_give_up,
+    deliveries_wake,
+    delivery_due,
+    delivery_process,
+)
+
+
+@shared_task(name="connectors.delivery_drain", acks_late=True)
+def delivery_drain_task() -> int:
+    """Process pending deliveries in batches until none is left (or hand over to a
+    fresh drain after a while): the webhooks' and polls' wake-up call."""
+    return deliveries_drain()
 
 
 @shared_task(name="connectors.delivery_process", acks_late=True)
 def delivery_process_task(*, delivery_id: int) -> str:
+    """One delivery, now (the admin's "reprocess")."""
     delivery = delivery_process(delivery_id=delivery_id)
     return delivery.status if delivery is not None else "busy"
 
 
 @shared_task(name="connectors.delivery_sweep")
 def delivery_sweep_task() -> int:
-    """Beat: enqueue stored deliveries whose processing was never picked up."""
-    due = delivery_due()
-    for delivery_id in due:
-        delivery_process_task.delay(delivery_id=delivery_id)
-    return len(due)
+    """Beat: drain, if a stored delivery has waited too long (its wake-up was lost, its
+    worker died, or its retry time has come); fail those whose attempts all died. The
+    number of deliveries processed."""
+    deliveries_give_up()
+    if not delivery_due():
+        return 0
+    return deliveries_drain()
 
 
 @shared_task(name="connectors.channel_poll", acks_late=True)
@@ -33,8 +50,8 @@ def channel_poll_task(*, channel_id: int) -> int:
         result = channel_poll(channel_id=channel_id)
     except TransientError:
         return 0  # next_poll_at already says when to look again
-    for delivery_id in result.delivery_ids:
-        delivery_process_task.delay(delivery_id=delivery_id)
+    if result.delivery_ids:
+        deliveries_wake()
     return result.events
 
 

@@ -614,8 +614,10 @@ class BlueskyConnector(Connector):
         return self._result(str(self._json(response)["uri"]))
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
+        """The record at this reply's own key: no earlier reply can be taken for it, so
+        `since` is not needed."""
         return self._own_record(rkey_for(idempotency_key))
 
 

@@ -384,7 +384,8 @@ class LinkedInConnector(Connector):
         if len(text) > self.max_reply_chars:
             raise PermanentError(
                 f"The reply is {len(text)} characters; a LinkedIn comment takes at most "
-                f"{self.max_reply_chars}."
+                f"{self.max_reply_chars}.",
+                code="text_too_long",
             )
         thread, post = self._thread_of(target)
         body: dict[str, Any] = {
@@ -418,10 +419,10 @@ class LinkedInConnector(Connector):
         )
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
-        """The organisation's comment with this text in the target's thread (the newest,
-        if the same words were posted there more than once)."""
+        """The organisation's comment with this text in the target's thread, created
+        since `since` (the newest, if the same words were posted there more than once)."""
         thread, post = self._thread_of(target)
         wanted = _comparable(text)
         scan = _Scan(base=_Mark(0), top=_Mark(0))
@@ -437,6 +438,8 @@ class LinkedInConnector(Connector):
             if actor != self.organization_urn or not urn or _comparable(said) != wanted:
                 continue
             created = _ms((comment.get("created") or {}).get("time")) or 0
+            if created < since.timestamp() * 1000:
+                continue  # not provably this attempt's: an earlier answer, perhaps
             if best is None or created > best[0]:
                 best = (created, urn)
         if best is None:

@@ -86,6 +86,19 @@ FALLBACK_VISIBILITY = "direct"
 _LEADING_MENTIONS = re.compile(r"^(?:@[\w.-]+(?:@[\w.-]+)?\s+)+")
 _WHITESPACE = re.compile(r"\s+")
 
+# How an instance counts a status against its limit (Mastodon's StatusLengthValidator):
+# every link as URL_CHARS characters whatever its length, a remote mention by its
+# `@user` part only (the domain is free), everything else in grapheme clusters.
+URL_CHARS = 23
+# Links as Mastodon finds them: with a scheme and a dotted host; punctuation at the end
+# belongs to the sentence.
+_URL = re.compile(r"https?://(?:[\w-]+\.)+[\w-]+(?::\d+)?(?:[/?#][^\s<>\"]*)?", re.IGNORECASE)
+_URL_TRAILING = ".,:;!?'\")]}"
+_REMOTE_MENTION = re.compile(
+    r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)@[\w.-]+\w", re.IGNORECASE
+)
+_ZWJ = "\u200d"
+
 
 def reply_visibility(original: str | None) -> str:
     return REPLY_VISIBILITY.get(original or "", FALLBACK_VISIBILITY)
@@ -100,6 +113,54 @@ def reply_text(text: str, acct: str) -> str:
     if re.match(rf"{re.escape(mention)}(?:\s|$)", text, re.IGNORECASE):
         return text
     return f"{mention} {text}"
+
+
+def status_length(text: str) -> int:
+    """The length of a status as the instance counts it against its limit."""
+
+    def link(match: re.Match) -> str:
+        url = match.group(0)
+        kept = url.rstrip(_URL_TRAILING)
+        if url.endswith(")") and kept.count("(") > kept.count(")"):
+            kept += ")"  # a link ending in a balanced parenthesis keeps it
+        return "x" * URL_CHARS + url[len(kept) :]
+
+    counted = _REMOTE_MENTION.sub(r"@\1", _URL.sub(link, text))
+    return _graphemes(counted)
+
+
+def _graphemes(text: str) -> int:
+    """User-perceived characters, close to Unicode's grapheme clusters: marks, variation
+    selectors, skin tones and emoji tags belong to the character before them, a ZWJ
+    joins two, a pair of regional indicators is one flag. Where it errs, it counts more
+    than the instance does, never fewer."""
+    count = 0
+    joined = False
+    flags = 0
+    for char in text:
+        code = ord(char)
+        if joined:
+            joined = False
+            continue
+        if char == _ZWJ:
+            joined = True
+            continue
+        if (
+            unicodedata.category(char) in ("Mn", "Me", "Mc")
+            or 0xFE00 <= code <= 0xFE0F
+            or 0x1F3FB <= code <= 0x1F3FF
+            or 0xE0020 <= code <= 0xE007F
+            or 0xE0100 <= code <= 0xE01EF
+        ):
+            continue
+        if 0x1F1E6 <= code <= 0x1F1FF:
+            flags += 1
+            if flags % 2 == 0:
+                continue
+        else:
+            flags = 0
+        count += 1
+    return count
 
 
 def comparable(text: str) -> str:
@@ -147,6 +208,11 @@ class MastodonConnector(Connector):
         SettingSpec("account_id", help="the brand account's id (looked up when absent)"),
         SettingSpec("handle", help="the brand account's acct, e.g. northwind"),
         SettingSpec("poll_interval", help="seconds between polls, default 60"),
+        SettingSpec(
+            "max_characters",
+            help="the instance's status limit (configuration.statuses.max_characters "
+            "in /api/v2/instance), default 500",
+        ),
         SettingSpec("timeout", help="seconds to wait for the instance, default 10"),
     )
     # Notifications per page (Mastodon allows up to 80 since 4.1; 40 is its default).
@@ -400,10 +466,27 @@ class MastodonConnector(Connector):
             external_id=str(status["id"]), url=status.get("url") or status.get("uri") or ""
         )
 
+    def max_characters(self) -> int:
+        try:
+            return int(self.channel.setting("max_characters") or self.max_reply_chars)
+        except ValueError:
+            raise PermanentError("The Mastodon max_characters setting is not a number.") from None
+
     def publish(
         self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
     ) -> PublishResult:
         body = self._text_for(text, target)
+        # Checked here, with the @mention we add, rather than left to the instance: its
+        # 422 would come after a network round trip, and say less.
+        length, limit = status_length(body), self.max_characters()
+        if length > limit:
+            added = status_length(body) - status_length(text)
+            raise PermanentError(
+                f"The reply is {length} characters as Mastodon counts them (links count "
+                f"{URL_CHARS}), {added} of them for the mention it must start with; the "
+                f"instance takes at most {limit}. Shorten it by {length - limit}.",
+                code="text_too_long",
+            )
         visibility = reply_visibility(target.extra.get("visibility"))
         self._call(
             "publish",
@@ -418,8 +501,10 @@ class MastodonConnector(Connector):
         return self._result(self._last_json())
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
+        """Our status answering the target with this text, created since `since` (the
+        Idempotency-Key is only kept an hour, so a retry after that relies on this)."""
         own = self.own_account_id()
         wanted = comparable(self._text_for(text, target))
         self._call("find_own_reply", lambda api: api.status_context(target.external_id))
@@ -429,9 +514,18 @@ class MastodonConnector(Connector):
                 str(status.get("account", {}).get("id")) == own
                 and str(status.get("in_reply_to_id")) == target.external_id
                 and comparable(html_to_text(status.get("content") or "")) == wanted
+                and _created_since(status.get("created_at"), since)
             ):
                 return self._result(status)
         return None
+
+
+def _created_since(value: Any, since: datetime) -> bool:
+    try:
+        created = parse_time(value)
+    except (ValueError, TypeError):
+        return False
+    return created is not None and created >= since
 
 
 def _cause(exc: Exception) -> str:

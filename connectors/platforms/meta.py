@@ -53,7 +53,12 @@ from connectors.base import (
 from connectors.platforms import _http
 
 DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_API_VERSION = "v21.0"
+# The Graph API version called unless an account pins another with `api_version`: v26.0
+# (released 2026-07-29), the latest in Meta's Graph API changelog when it was chosen.
+# Meta retires a version about two years after its successor ships (v21.0, the earlier
+# default, is available until 2027-01-21). Before moving the default, read the changelog
+# for the edges and fields used here: comments, replies, mentions, mentioned_comment.
+DEFAULT_API_VERSION = "v26.0"
 SIGNATURE_HEADER = "x-hub-signature-256"
 LEGACY_SIGNATURE_HEADER = "x-hub-signature"
 # Graph API error codes meaning "slow down": app, user, page, per-call and BUC limits.
@@ -77,6 +82,13 @@ def _seconds(value: Any) -> datetime:
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
         return datetime.fromtimestamp(int(value), tz=UTC)
     return datetime.strptime(str(value), "%Y-%m-%dT%H:%M:%S%z")
+
+
+def _made_since(value: Any, since: datetime) -> bool:
+    try:
+        return _seconds(value) >= since
+    except (ValueError, TypeError):
+        return False
 
 
 def _same_text(ours: str, theirs: str) -> bool:
@@ -234,16 +246,22 @@ class _MetaConnector(Connector):
 
     # ---- replies ----------------------------------------------------------------------
     def _find_in_comments(
-        self, object_id: str, *, text: str, params: dict[str, str], mine
+        self, object_id: str, *, text: str, params: dict[str, str], mine, since: datetime
     ) -> dict[str, Any] | None:
-        """A comment under `object_id` that `mine(comment)` and with our text."""
+        """A comment under `object_id` that `mine(comment)`, with our text, made at or
+        after `since` (Facebook's `created_time`, Instagram's `timestamp`: a comment
+        without one cannot be shown to be this attempt's)."""
         params = dict(params)
         edge = "replies" if self.platform == "instagram" else "comments"
         for _page in range(FIND_PAGES):
             body = self._graph("GET", f"{object_id}/{edge}", params=params)
             for comment in body.get("data") or []:
                 text_field = comment.get("message", comment.get("text", ""))
-                if mine(comment) and _same_text(text, text_field or ""):
+                if (
+                    mine(comment)
+                    and _same_text(text, text_field or "")
+                    and _made_since(comment.get("created_time", comment.get("timestamp")), since)
+                ):
                     return comment
             paging = body.get("paging") or {}
             after = (paging.get("cursors") or {}).get("after")
@@ -394,12 +412,13 @@ class FacebookConnector(_MetaConnector):
         return self._result(str(body["id"]), target)
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
-        """Our comment with this text under the target, newest first (a reply to a reply
-        lands under the top-level comment, so the whole post is searched as well)."""
+        """Our comment with this text under the target, made since `since`, newest first
+        (a reply to a reply lands under the top-level comment, so the whole post is
+        searched as well)."""
         params = {
-            "fields": "from,message,id",
+            "fields": "from,message,id,created_time",
             "filter": "stream",
             "order": "reverse_chronological",
             "limit": "100",
@@ -413,7 +432,7 @@ class FacebookConnector(_MetaConnector):
         if post_id and post_id != target.external_id:
             places.append(post_id)
         for place in places:
-            found = self._find_in_comments(place, text=text, params=params, mine=mine)
+            found = self._find_in_comments(place, text=text, params=params, mine=mine, since=since)
             if found is not None:
                 return self._result(str(found["id"]), target)
         return None
@@ -540,9 +559,9 @@ class InstagramConnector(_MetaConnector):
         return PublishResult(external_id=str(body["id"]), url="")
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
-        """Our reply with this text among the comment's replies.
+        """Our reply with this text among the comment's replies, made since `since`.
 
         Replies to a mention on someone else's media cannot be listed this way: for those
         None is returned, so a retry after a timeout may post twice.
@@ -557,7 +576,8 @@ class InstagramConnector(_MetaConnector):
         found = self._find_in_comments(
             self._reply_to(target),
             text=text,
-            params={"fields": "id,text,username,from", "limit": "50"},
+            params={"fields": "id,text,username,from,timestamp", "limit": "50"},
             mine=mine,
+            since=since,
         )
         return PublishResult(external_id=str(found["id"]), url="") if found else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -47,6 +48,9 @@ class SimulatedConnector(Connector):
                 existing = SimulatedPost.objects.get(idempotency_key=idempotency_key)
         return self._result(existing)
 
-    def find_own_reply(self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID):
+    def find_own_reply(
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
+    ):
+        # Found by this reply's own key: no earlier reply can be taken for it.
         post = SimulatedPost.objects.filter(idempotency_key=idempotency_key).first()
         return self._result(post) if post is not None else None

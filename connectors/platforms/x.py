@@ -37,6 +37,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from connectors.base import (
     Connector,
     ConnectorError,
+    DuplicatePost,
     EntryError,
     InboundEvent,
     PermanentError,
@@ -292,13 +293,9 @@ class XConnector(Connector):
                 classify=self._classify,
             )
         except _DuplicateContent as duplicate:
-            found = self.find_own_reply(text=text, target=target, idempotency_key=idempotency_key)
-            if found is not None:
-                return found
-            raise PermanentError(
-                f"{duplicate.reason} No reply of ours with this text answers post "
-                f"{target.external_id}: it repeats another recent post; reword it."
-            ) from None
+            # Ours from an attempt we never heard back from, or another post's words:
+            # the outbox tells them apart with find_own_reply (since the first attempt).
+            raise DuplicatePost(duplicate.reason) from None
         body = _http.json_of(response, platform="X", ambiguous=True)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not data.get("id"):
@@ -307,14 +304,15 @@ class XConnector(Connector):
         return PublishResult(external_id=str(data["id"]), url=self._post_url(str(data["id"])))
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
-        """Our reply to `target` with this text, from the brand's recent posts.
+        """Our reply to `target` with this text, posted at or after `since`, from the
+        brand's recent posts.
 
         Only posts newer than the target can answer it (`since_id`); a few pages of
         the timeline are searched, for a post that replies to the target with our text
         (compared as X gives text back: unescaped, without reply @mentions, with links
-        reduced, as X shortens them).
+        reduced, as X shortens them) and whose `created_at` is not before `since`.
         """
         token = self.channel.setting("bearer_token") or self.channel.setting("access_token")
         if not token:
@@ -343,7 +341,11 @@ class XConnector(Connector):
                     for ref in post.get("referenced_tweets") or []
                     if ref.get("type") == "replied_to"
                 }
-                if target.external_id in replied_to and _comparable(post.get("text", "")) == wanted:
+                if (
+                    target.external_id in replied_to
+                    and _comparable(post.get("text", "")) == wanted
+                    and _posted_since(post.get("created_at"), since)
+                ):
                     return PublishResult(
                         external_id=str(post["id"]), url=self._post_url(str(post["id"]))
                     )
@@ -380,6 +382,15 @@ class XConnector(Connector):
         if waits:
             return max(waits)
         return _http.retry_after_seconds(response, ("x-rate-limit-reset",))
+
+
+def _posted_since(created_at: Any, since: datetime) -> bool:
+    """Is an API v2 `created_at` (`2026-11-20T15:02:41.000Z`) at or after `since`? A post
+    without a readable time cannot be shown to be this attempt's: no."""
+    try:
+        return datetime.fromisoformat(str(created_at).replace("Z", "+00:00")) >= since
+    except (ValueError, TypeError):  # unreadable, or without a time zone
+        return False
 
 
 def _is_duplicate(response: httpx.Response) -> bool:

@@ -492,7 +492,8 @@ class YouTubeConnector(Connector):
         if len(text) > self.max_reply_chars:
             raise PermanentError(
                 f"The reply is {len(text)} characters; YouTube takes at most "
-                f"{self.max_reply_chars}."
+                f"{self.max_reply_chars}.",
+                code="text_too_long",
             )
         thread_id = self._thread_of(target)
         response = self._send_authorized(
@@ -511,10 +512,10 @@ class YouTubeConnector(Connector):
         return PublishResult(external_id=comment_id, url=self._comment_url(video_id, comment_id))
 
     def find_own_reply(
-        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
     ) -> PublishResult | None:
-        """Our channel's reply with this text in the target's thread (the newest, if the
-        same words were posted there more than once)."""
+        """Our channel's reply with this text in the target's thread, published since
+        `since` (the newest, if the same words were posted there more than once)."""
         thread_id = self._thread_of(target)
         wanted = _comparable(text)
         params = {"part": "snippet", "parentId": thread_id, "maxResults": "100"}
@@ -530,9 +531,12 @@ class YouTubeConnector(Connector):
                     said = html_to_text(str(snippet.get("textDisplay") or ""))
                 if author != self.channel_id or _comparable(str(said)) != wanted:
                     continue
-                published = parse_time(snippet.get("publishedAt")) or datetime.min.replace(
-                    tzinfo=UTC
-                )
+                try:
+                    published = parse_time(snippet.get("publishedAt"))
+                except (ValueError, TypeError):
+                    published = None
+                if published is None or published < since:
+                    continue  # not provably this attempt's: an earlier answer, perhaps
                 if found is None or published > found[0]:
                     found = (published, comment)
             token = body.get("nextPageToken")

@@ -265,8 +265,10 @@ class FakeMastodon:
         if key and key in self.idempotency:
             return self._reply(200, self.status_json(self.statuses[self.idempotency[key]]))
         text = fields.get("status", "")
-        # Mastodon counts a remote mention as its local part only.
-        counted = re.sub(r"(@[\w.-]+)@[\w.-]+", r"\1", text)
+        # Mastodon counts every link as 23 characters and a remote mention as its local
+        # part only.
+        counted = re.sub(r"https?://\S+?(?=[.,!?]?(?:\s|$))", "x" * 23, text)
+        counted = re.sub(r"(@[\w.-]+)@[\w.-]+", r"\1", counted)
         if not text.strip():
             return self._reply(422, {"error": "Validation failed: Text can't be blank"})
         if len(counted) > 500:

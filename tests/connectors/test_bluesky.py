@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from django.utils import timezone
 
 from connectors.base import PermanentError, ReplyTarget, TransientError
 from connectors.models import ChannelAccount
@@ -293,12 +294,15 @@ def test_find_own_reply_finds_the_earlier_reply_and_none_otherwise(fake, alice):
     conn = connector(fake)
     [event] = conn.poll("").events
     key = uuid.uuid4()
-    assert conn.find_own_reply(text="hi", target=target_of(event), idempotency_key=key) is None
-    posted = conn.publish(text="hi", target=target_of(event), idempotency_key=key)
+    since = timezone.now()
+    target = target_of(event)
+    assert conn.find_own_reply(text="hi", target=target, idempotency_key=key, since=since) is None
+    posted = conn.publish(text="hi", target=target, idempotency_key=key)
     fresh = BlueskyConnector(ChannelAccount.objects.get(name="northwind-bluesky"))
-    assert fresh.find_own_reply(text="hi", target=target_of(event), idempotency_key=key) == posted
+    found = fresh.find_own_reply(text="hi", target=target, idempotency_key=key, since=since)
     other = uuid.uuid4()
-    assert fresh.find_own_reply(text="hi", target=target_of(event), idempotency_key=other) is None
+    missing = fresh.find_own_reply(text="hi", target=target, idempotency_key=other, since=since)
+    assert (found, missing) == (posted, None)
     [lookup, *_] = fake.calls("GET", "com.atproto.repo.getRecord")
     assert (lookup.arg("repo"), lookup.arg("collection")) == (DID, "app.bsky.feed.post")
 

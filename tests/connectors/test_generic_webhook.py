@@ -199,20 +199,18 @@ def test_generic_webhook_refuses_get_and_needs_no_csrf_token(generic):
     assert post.status_code == 200
 
 
-def test_generic_delivery_whose_processing_was_never_enqueued_is_swept(generic, monkeypatch):
-    from connectors import views
-    from connectors.services import delivery_due
+def test_generic_delivery_nobody_woke_the_workers_for_is_swept(generic):
+    from connectors.services import delivery_due, delivery_store_webhook
     from connectors.tasks import delivery_sweep_task
 
-    # The broker is down when the delivery is stored: the enqueue is lost.
-    monkeypatch.setattr(views, "_enqueue", lambda delivery_id: None)
+    # Stored, and then the web process died before waking the workers (or the broker
+    # was down): nothing is on its way for it.
     body = json.dumps(_mention()).encode()
-    assert _post(body, sign(SECRET, body)).status_code == 200
-    delivery = RawDelivery.objects.get()
-    assert delivery.status == "pending"
-    assert delivery_due() == []  # too fresh: its task may still be on its way
+    (delivery_id,) = delivery_store_webhook(channels=[generic], body=body, headers={})
+    assert RawDelivery.objects.get().status == "pending"
+    assert delivery_due() == []  # too fresh: a drain may still be on its way
 
-    RawDelivery.objects.filter(pk=delivery.pk).update(
+    RawDelivery.objects.filter(pk=delivery_id).update(
         received_at=timezone.now() - timedelta(minutes=2)
     )
     swept = delivery_sweep_task.apply().get()

@@ -19,23 +19,34 @@ import socket
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 
 import pytest
 from django.core.management import call_command
 from django.db import OperationalError, transaction
+from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from connectors.models import ChannelAccount, OutboundMessage, RawDelivery
 from connectors.platforms.mastodon import MastodonConnector
+from connectors.tasks import delivery_sweep_task
 from servicedesk.audit import audit_verify
 from servicedesk.models import AuditEvent
 from tests.conftest import mention_payload
 from tests.connectors._mastodon_fake import TOKEN, FakeMastodon
 from tests.connectors.fakes import FakePlatform, Recorded, Reply, _handler_for
+from tests.connectors.test_meta import (
+    GRAPH,
+    IG_USER_ID,
+    ig_comment,
+    ig_delivery,
+    instagram_channel,
+    meta_signature,
+    wire,
+)
 from tests.connectors.test_x import BRAND_ID, CUSTOMER_ID, CUSTOMER_TWEET, make_channel
 from tests.workers import (
     celery_worker,
@@ -80,6 +91,7 @@ class FakeX:
                     "id": post_id,
                     # X gives reply text back with the reply @mention and & escaped.
                     "text": "@zoe_m " + body["text"].replace("&", "&amp;"),
+                    "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                     "edit_history_tweet_ids": [post_id],
                     "conversation_id": body["reply"]["in_reply_to_tweet_id"],
                     "in_reply_to_user_id": CUSTOMER_ID,
@@ -291,6 +303,93 @@ def test_worker_killed_before_x_got_the_post_posts_it_once_later(tmp_path, datab
         "reply": {"in_reply_to_tweet_id": CUSTOMER_TWEET},
     }
     assert AuditEvent.objects.filter(action="reply.published").count() == 1
+    assert audit_verify().ok
+
+
+# ---- processing deliveries --------------------------------------------------------
+MENTION_ID = "17894227972186120"
+
+
+@pytest.mark.worker
+def test_worker_killed_mid_batch_loses_no_delivery_and_doubles_no_mention(tmp_path, database):
+    """A delivery with two Instagram comments and a mention, whose text the worker must
+    fetch from the Graph API: the worker is killed while it waits for that answer, its
+    batch claimed and nothing ingested. When the claim's lease ends, the beat sweep hands
+    the delivery to a new worker, which ingests each post exactly once."""
+    with FakePlatform() as graph:
+        answered = threading.Event()
+
+        def mentioned_comment(request: Recorded) -> Reply:
+            if len(graph.requests) == 1:
+                answered.wait(HANG_SECONDS)  # the first worker never hears back
+            return Reply(
+                200,
+                {
+                    "mentioned_comment": {
+                        "timestamp": "2026-11-20T15:10:02+0000",
+                        "text": "@northwindbank what's the APR on the travel card?",
+                        "username": "kim.rivers",
+                        "id": MENTION_ID,
+                    },
+                    "id": IG_USER_ID,
+                },
+            )
+
+        graph.route("GET", f"{GRAPH}/{IG_USER_ID}", mentioned_comment)
+        instagram_channel(graph.url, timeout="30")
+        body = wire(
+            ig_delivery(
+                ig_comment(id="17865799348089001", text="is the branch open on sunday?"),
+                ig_comment(id="17865799348089002", text="my card was declined twice"),
+                {"field": "mentions", "value": {"media_id": "179", "comment_id": MENTION_ID}},
+            )
+        )
+        killed_tasks: list[str] = []
+        try:
+            with celery_worker(database, tmp_path / "worker-1.log") as worker:
+                response = Client().post(
+                    "/connectors/meta/webhook/",
+                    data=body,
+                    content_type="application/json",
+                    HTTP_X_HUB_SIGNATURE_256=meta_signature(body),
+                )
+                assert response.status_code == 200
+                worker.wait_for(lambda: len(graph.requests) == 1, "the worker to ask Graph")
+                assert sockets_to(worker.pid, port_of(graph)) == [ESTABLISHED]
+                worker.kill()
+                killed_tasks = worker.received_task_ids()
+
+            # Claimed (one attempt, a lease) and nothing ingested: a trace, nothing lost.
+            delivery = RawDelivery.objects.get()
+            assert (delivery.status, delivery.attempts) == ("pending", 1)
+            assert delivery.next_attempt_at > timezone.now()
+            assert Mention.objects.count() == 0
+
+            # The lease ends; the delivery has waited long enough for the sweep.
+            RawDelivery.objects.filter(pk=delivery.pk).update(
+                next_attempt_at=timezone.now(), received_at=timezone.now() - timedelta(minutes=2)
+            )
+            answered.set()
+            with celery_worker(database, tmp_path / "worker-2.log") as worker:
+                sweep = delivery_sweep_task.delay()
+                worker.wait_for(
+                    lambda: RawDelivery.objects.get().status != "pending",
+                    "the new worker to process the delivery",
+                )
+                worker.wait_for(
+                    lambda: f"Task connectors.delivery_sweep[{sweep.id}] succeeded" in worker.log(),
+                    "the sweep to finish",
+                )
+        finally:
+            answered.set()
+            forget_unacked(killed_tasks)
+
+    delivery = RawDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.mentions_created) == ("processed", 2, 3)
+    assert sorted(Mention.objects.values_list("external_id", flat=True)) == sorted(
+        ["17865799348089001", "17865799348089002", MENTION_ID]
+    )
+    assert Mention.objects.values("ticket").distinct().count() == 3
     assert audit_verify().ok
 
 

@@ -362,7 +362,7 @@ def test_publish_server_error_is_ambiguous_and_find_own_reply_then_finds_it(fake
 
     assert caught.value.ambiguous is True
     found = connector.find_own_reply(
-        text="We're on it.", target=target(li, comment), idempotency_key=KEY
+        text="We're on it.", target=target(li, comment), idempotency_key=KEY, since=ago(now, 1)
     )
     assert found is not None
     assert found.external_id == li.comments[comment].replies[-1].urn
@@ -450,13 +450,27 @@ def test_find_own_reply_only_finds_the_organisations_reply_with_the_same_text(fa
     ours = li.comment(comment, "Thanks, we're checking.", ago(now, 7), actor=ORG)
     li.comment(comment, "Something else", ago(now, 6), actor=ORG)
     connector = connector_for(fake, li)
+    since = ago(now, 7.5)
 
     found = connector.find_own_reply(
-        text="Thanks, we're checking.", target=target(li, comment), idempotency_key=KEY
+        text="Thanks, we're checking.", target=target(li, comment), idempotency_key=KEY, since=since
     )
     missing = connector.find_own_reply(
-        text="Never said this", target=target(li, comment), idempotency_key=KEY
+        text="Never said this", target=target(li, comment), idempotency_key=KEY, since=since
     )
 
     assert found is not None and found.external_id == ours
     assert missing is None
+
+
+def test_find_own_reply_ignores_our_same_words_from_before_the_first_attempt(fake, li, now):
+    post = li.post(ago(now, 300))
+    comment = li.comment(post, "thanks!", ago(now, 240))
+    li.comment(comment, "You're welcome!", ago(now, 180), actor=ORG)
+    connector = connector_for(fake, li)
+
+    found = connector.find_own_reply(
+        text="You're welcome!", target=target(li, comment), idempotency_key=KEY, since=ago(now, 1)
+    )
+
+    assert found is None

@@ -293,15 +293,37 @@ def test_find_own_reply_finds_our_earlier_reply_and_nothing_else(fake, alice, ca
     target = target_of(event)
     text = "We are on it.\n\nSee https://bank.example/help & call us."
     key = uuid.uuid4()
-    assert connector.find_own_reply(text=text, target=target, idempotency_key=key) is None
+    since = fake.clock  # the first attempt begins (by the instance's clock)
+    assert (
+        connector.find_own_reply(text=text, target=target, idempotency_key=key, since=since) is None
+    )
 
     # Someone else's reply with the very same words is not ours.
     fake.add_status(carol, fake.statuses[status["id"]]["content"], in_reply_to_id=status["id"])
     posted = connector.publish(text=text, target=target, idempotency_key=key)
 
     fresh = MastodonConnector(ChannelAccount.objects.get(pk=connector.channel.pk))
-    assert fresh.find_own_reply(text=text, target=target, idempotency_key=key) == posted
-    assert fresh.find_own_reply(text="Other words.", target=target, idempotency_key=key) is None
+
+    def find(words: str):
+        return fresh.find_own_reply(text=words, target=target, idempotency_key=key, since=since)
+
+    assert (find(text), find("Other words.")) == (posted, None)
+
+
+def test_find_own_reply_ignores_our_same_words_from_before_the_first_attempt(fake, alice):
+    fake.mention(alice, "<p>thanks for the help yesterday</p>")
+    connector = MastodonConnector(make_channel(fake))
+    [event] = connector.poll("").events
+    target = target_of(event)
+    # Yesterday's answer, in the same words, to the same post (its key long expired).
+    connector.publish(text="Glad to help!", target=target, idempotency_key=uuid.uuid4())
+    since = fake.clock + timedelta(seconds=1)  # today's first attempt, which never got through
+
+    found = connector.find_own_reply(
+        text="Glad to help!", target=target, idempotency_key=uuid.uuid4(), since=since
+    )
+
+    assert found is None
 
 
 # ---- errors ---------------------------------------------------------------------------
@@ -373,13 +395,67 @@ def test_replying_to_a_deleted_status_is_permanent(fake, alice):
     with pytest.raises(PermanentError, match="Record not found"):
         connector.publish(text="hi", target=target_of(event), idempotency_key=uuid.uuid4())
     with pytest.raises(PermanentError, match="Record not found"):
-        connector.find_own_reply(text="hi", target=target_of(event), idempotency_key=uuid.uuid4())
+        connector.find_own_reply(
+            text="hi", target=target_of(event), idempotency_key=uuid.uuid4(), since=fake.clock
+        )
 
 
-def test_a_reply_that_is_too_long_is_permanent(fake, alice):
+def _posts(fake) -> list:
+    return fake.platform.requests_to("POST", "/api/v1/statuses")
+
+
+def test_a_reply_too_long_with_the_mention_we_add_is_refused_before_posting(fake, alice):
     fake.mention(alice, "<p>help</p>")
     connector = MastodonConnector(make_channel(fake))
     [event] = connector.poll("").events
+    # 495 characters of our own: with "@alice@mstdn.example " (counted "@alice ") it is 502.
+    with pytest.raises(PermanentError) as caught:
+        connector.publish(text="x" * 495, target=target_of(event), idempotency_key=uuid.uuid4())
+
+    assert caught.value.code == "text_too_long"
+    assert "502 characters" in caught.value.reason
+    assert "at most 500" in caught.value.reason
+    assert _posts(fake) == []  # the instance was never asked
+
+
+def test_a_reply_at_the_limit_with_the_mention_we_add_is_posted(fake, alice):
+    fake.mention(alice, "<p>help</p>")
+    connector = MastodonConnector(make_channel(fake))
+    [event] = connector.poll("").events
+
+    result = connector.publish(
+        text="x" * 493, target=target_of(event), idempotency_key=uuid.uuid4()
+    )
+
+    assert result.external_id in fake.statuses
+    assert len(_posts(fake)) == 1
+
+
+def test_links_count_as_23_characters_whatever_their_length(fake, alice):
+    fake.mention(alice, "<p>where are the rates?</p>")
+    connector = MastodonConnector(make_channel(fake))
+    [event] = connector.poll("").events
+    link = "https://bank.example/rates/" + "a" * 300 + "?utm_source=mastodon"
+    # 7 (the mention) + 440 + 1 + 23 (the link, 347 characters long) + 1 = 472.
+    text = "y" * 440 + f" {link}."
+
+    connector.publish(text=text, target=target_of(event), idempotency_key=uuid.uuid4())
+    with pytest.raises(PermanentError) as caught:
+        connector.publish(
+            text="y" * 470 + f" {link}.", target=target_of(event), idempotency_key=uuid.uuid4()
+        )
+
+    assert caught.value.code == "text_too_long"
+    assert "502 characters" in caught.value.reason
+    assert len(_posts(fake)) == 1
+
+
+def test_max_characters_raises_our_limit_and_the_instance_has_the_last_word(fake, alice):
+    fake.mention(alice, "<p>help</p>")
+    connector = MastodonConnector(make_channel(fake, max_characters="5000"))
+    [event] = connector.poll("").events
+
+    # Our check lets it through; this (fake) instance keeps 500 and answers 422.
     with pytest.raises(PermanentError, match="Text character limit of 500 exceeded"):
         connector.publish(text="x" * 501, target=target_of(event), idempotency_key=uuid.uuid4())
     assert connector.max_reply_chars == 500

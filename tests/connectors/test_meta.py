@@ -8,7 +8,7 @@ import hmac
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import RequestFactory
@@ -18,6 +18,11 @@ from connectors.models import ChannelAccount
 from connectors.platforms.meta import FacebookConnector, InstagramConnector
 from connectors.registry import connector_for
 from tests.connectors.fakes import FakePlatform, Reply
+
+# The Graph API version the connectors call unless an account pins another: the latest
+# in Meta's changelog when it was chosen (see connectors/platforms/meta.py).
+GRAPH = "/v26.0"
+DAY = timedelta(days=1)
 
 pytestmark = pytest.mark.django_db
 
@@ -347,7 +352,7 @@ def test_parse_facebook_rejects_bodies_of_the_wrong_shape(body):
 def test_facebook_publish_posts_a_comment_reply(fake, fb):
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(200, {"id": "2422865137769341_2422879999999999"}),
     )
 
@@ -396,7 +401,7 @@ def test_facebook_rate_limit_is_transient_with_the_buc_estimate(fake, fb):
     }
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(
             400,
             graph_error(32, "(#32) Page request limit reached"),
@@ -414,7 +419,7 @@ def test_facebook_rate_limit_is_transient_with_the_buc_estimate(fake, fb):
 def test_facebook_http_429_uses_retry_after(fake, fb):
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(429, body=b"Too Many Requests", headers={"Retry-After": "90"}),
     )
 
@@ -427,7 +432,7 @@ def test_facebook_http_429_uses_retry_after(fake, fb):
 def test_facebook_server_error_is_transient_and_ambiguous(fake, fb):
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(
             500,
             graph_error(
@@ -445,7 +450,7 @@ def test_facebook_server_error_is_transient_and_ambiguous(fake, fb):
 
 
 def test_facebook_timeout_is_transient_and_ambiguous(fake, fb):
-    fake.route("POST", f"/v21.0/{COMMENT_ID}/comments", Reply(200, {"id": "1_2"}, delay=3))
+    fake.route("POST", f"{GRAPH}/{COMMENT_ID}/comments", Reply(200, {"id": "1_2"}, delay=3))
     started = time.monotonic()
 
     with pytest.raises(TransientError) as caught:
@@ -463,7 +468,7 @@ def test_facebook_deleted_comment_is_permanent_with_the_graph_message(fake, fb):
     )
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(
             400,
             {
@@ -488,7 +493,7 @@ def test_facebook_deleted_comment_is_permanent_with_the_graph_message(fake, fb):
 def test_facebook_expired_token_is_permanent(fake, fb):
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(
             400,
             graph_error(
@@ -509,7 +514,7 @@ def test_facebook_expired_token_is_permanent(fake, fb):
 def test_facebook_missing_permission_is_permanent(fake, fb):
     fake.route(
         "POST",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(403, graph_error(200, "(#200) Permissions error")),
     )
     with pytest.raises(PermanentError) as caught:
@@ -517,12 +522,21 @@ def test_facebook_missing_permission_is_permanent(fake, fb):
     assert "Permissions error" in caught.value.reason
 
 
+def graph_time(moment: datetime) -> str:
+    """`2026-11-20T15:02:41+0000`, as the Graph API writes times."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
 def comments_page(*comments: dict, after: str | None = None) -> dict:
+    now = graph_time(datetime.now(UTC))
+    comments = tuple(
+        {**comment, "created_time": comment.get("created_time", now)} for comment in comments
+    )
     body: dict = {"data": list(comments)}
     if after:
         body["paging"] = {
             "cursors": {"before": "QVFIUk1", "after": after},
-            "next": f"https://graph.facebook.com/v21.0/{COMMENT_ID}/comments?after={after}",
+            "next": f"https://graph.facebook.com{GRAPH}/{COMMENT_ID}/comments?after={after}",
         }
     return body
 
@@ -530,7 +544,7 @@ def comments_page(*comments: dict, after: str | None = None) -> dict:
 def test_facebook_find_own_reply_finds_the_pages_comment(fake, fb):
     fake.route(
         "GET",
-        f"/v21.0/{COMMENT_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
         Reply(
             200,
             comments_page(
@@ -560,25 +574,53 @@ def test_facebook_find_own_reply_finds_the_pages_comment(fake, fb):
     )
 
     result = fb.find_own_reply(
-        text="Sorry Zoë, please DM us.", target=comment_target(), idempotency_key=KEY
+        text="Sorry Zoë, please DM us.",
+        target=comment_target(),
+        idempotency_key=KEY,
+        since=datetime.now(UTC) - timedelta(minutes=1),
     )
 
     assert result is not None and result.external_id == "2422865137769341_9"
     first, second = fake.requests
     assert first.arg("access_token") == PAGE_TOKEN
     assert first.arg("filter") == "stream"
-    assert set(first.arg("fields").split(",")) == {"from", "message", "id"}
+    assert set(first.arg("fields").split(",")) == {"from", "message", "id", "created_time"}
     assert second.arg("after") == "QVFIUjZA"
 
 
-def test_facebook_find_own_reply_returns_none_when_absent(fake, fb):
-    fake.route("GET", f"/v21.0/{COMMENT_ID}/comments", Reply(200, comments_page()))
-    fake.route("GET", f"/v21.0/{POST_ID}/comments", Reply(200, comments_page()))
+def test_facebook_find_own_reply_ignores_our_same_words_from_before_the_first_attempt(fake, fb):
+    first_attempt = datetime.now(UTC) - timedelta(minutes=1)
+    earlier = {
+        "from": {"id": PAGE_ID, "name": "Northwind Bank"},
+        "message": "Please DM us.",
+        "id": "2422865137769341_4",
+        "created_time": graph_time(first_attempt - timedelta(days=1)),
+    }
+    ours = {
+        **earlier,
+        "id": "2422865137769341_11",
+        "created_time": graph_time(first_attempt + timedelta(seconds=2)),
+    }
+    fake.route("GET", f"{GRAPH}/{COMMENT_ID}/comments", Reply(200, comments_page(earlier)))
+    fake.route("GET", f"{GRAPH}/{POST_ID}/comments", Reply(200, comments_page(ours, earlier)))
 
-    assert fb.find_own_reply(text="Hi", target=comment_target(), idempotency_key=KEY) is None
+    found = fb.find_own_reply(
+        text="Please DM us.", target=comment_target(), idempotency_key=KEY, since=first_attempt
+    )
+
+    assert found is not None and found.external_id == "2422865137769341_11"
+
+
+def test_facebook_find_own_reply_returns_none_when_absent(fake, fb):
+    fake.route("GET", f"{GRAPH}/{COMMENT_ID}/comments", Reply(200, comments_page()))
+    fake.route("GET", f"{GRAPH}/{POST_ID}/comments", Reply(200, comments_page()))
+
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    found = fb.find_own_reply(text="Hi", target=comment_target(), idempotency_key=KEY, since=since)
+    assert found is None
     assert [r.path for r in fake.requests] == [
-        f"/v21.0/{COMMENT_ID}/comments",
-        f"/v21.0/{POST_ID}/comments",
+        f"{GRAPH}/{COMMENT_ID}/comments",
+        f"{GRAPH}/{POST_ID}/comments",
     ]
 
 
@@ -656,7 +698,7 @@ def test_parse_instagram_field_and_value_directly_on_the_entry():
 def test_parse_instagram_mention_fetches_the_comment_text(fake, ig):
     fake.route(
         "GET",
-        f"/v21.0/{IG_USER_ID}",
+        f"{GRAPH}/{IG_USER_ID}",
         Reply(
             200,
             {
@@ -696,7 +738,7 @@ def test_parse_instagram_mention_fetches_the_comment_text(fake, ig):
 def test_parse_instagram_unreadable_mention_is_an_entry_error_only(fake, ig):
     fake.route(
         "GET",
-        f"/v21.0/{IG_USER_ID}",
+        f"{GRAPH}/{IG_USER_ID}",
         Reply(400, graph_error(100, "(#100) Comments are disabled on this media", subcode=2108006)),
     )
     mention = {
@@ -712,7 +754,7 @@ def test_parse_instagram_unreadable_mention_is_an_entry_error_only(fake, ig):
 
 
 def test_instagram_publish_replies_to_the_comment(fake, ig):
-    fake.route("POST", f"/v21.0/{IG_COMMENT_ID}/replies", Reply(200, {"id": "17873440459141021"}))
+    fake.route("POST", f"{GRAPH}/{IG_COMMENT_ID}/replies", Reply(200, {"id": "17873440459141021"}))
     target = ReplyTarget(external_id=IG_COMMENT_ID, extra={"kind": "comment", "parent_id": ""})
 
     result = ig.publish(text="Sorry! Please DM us 🙏", target=target, idempotency_key=KEY)
@@ -724,7 +766,7 @@ def test_instagram_publish_replies_to_the_comment(fake, ig):
 
 
 def test_instagram_publish_answers_a_reply_under_its_top_level_comment(fake, ig):
-    fake.route("POST", f"/v21.0/{IG_COMMENT_ID}/replies", Reply(200, {"id": "17873440459141022"}))
+    fake.route("POST", f"{GRAPH}/{IG_COMMENT_ID}/replies", Reply(200, {"id": "17873440459141022"}))
     target = ReplyTarget(
         external_id="17865799348089040", extra={"kind": "comment", "parent_id": IG_COMMENT_ID}
     )
@@ -732,11 +774,11 @@ def test_instagram_publish_answers_a_reply_under_its_top_level_comment(fake, ig)
     result = ig.publish(text="On it.", target=target, idempotency_key=KEY)
 
     assert result.external_id == "17873440459141022"
-    assert fake.requests[0].path == f"/v21.0/{IG_COMMENT_ID}/replies"
+    assert fake.requests[0].path == f"{GRAPH}/{IG_COMMENT_ID}/replies"
 
 
 def test_instagram_publish_answers_a_mention_through_the_mentions_edge(fake, ig):
-    fake.route("POST", f"/v21.0/{IG_USER_ID}/mentions", Reply(200, {"id": "17873440459141023"}))
+    fake.route("POST", f"{GRAPH}/{IG_USER_ID}/mentions", Reply(200, {"id": "17873440459141023"}))
     target = ReplyTarget(
         external_id="17894227972186120",
         extra={
@@ -760,7 +802,7 @@ def test_instagram_publish_answers_a_mention_through_the_mentions_edge(fake, ig)
 def test_instagram_rate_limit_is_transient(fake, ig):
     fake.route(
         "POST",
-        f"/v21.0/{IG_COMMENT_ID}/replies",
+        f"{GRAPH}/{IG_COMMENT_ID}/replies",
         Reply(400, graph_error(80002, "There have been too many calls to this Instagram account.")),
     )
     target = ReplyTarget(external_id=IG_COMMENT_ID, extra={"kind": "comment"})
@@ -772,7 +814,15 @@ def test_instagram_rate_limit_is_transient(fake, ig):
     assert caught.value.ambiguous is False
 
 
-def test_instagram_find_own_reply_finds_ours_and_none_otherwise(fake, ig):
+def test_instagram_find_own_reply_finds_ours_since_the_first_attempt_and_none_otherwise(fake, ig):
+    first_attempt = datetime.now(UTC) - timedelta(minutes=1)
+    ours = {
+        "id": "17873440459141031",
+        "text": "Please DM us.",
+        "username": "northwindbank",
+        "from": {"id": IG_USER_ID, "username": "northwindbank"},
+        "timestamp": graph_time(first_attempt + timedelta(seconds=2)),
+    }
     replies = {
         "data": [
             {
@@ -780,25 +830,27 @@ def test_instagram_find_own_reply_finds_ours_and_none_otherwise(fake, ig):
                 "text": "Please DM us.",
                 "username": "someone.else",
                 "from": {"id": "555", "username": "someone.else"},
+                "timestamp": graph_time(first_attempt),
             },
-            {
-                "id": "17873440459141031",
-                "text": "Please DM us.",
-                "username": "northwindbank",
-                "from": {"id": IG_USER_ID, "username": "northwindbank"},
-            },
+            # The same words from us the day before: an earlier answer, not this one.
+            {**ours, "id": "17873440459141029", "timestamp": graph_time(first_attempt - DAY)},
+            ours,
         ]
     }
-    fake.route("GET", f"/v21.0/{IG_COMMENT_ID}/replies", Reply(200, replies))
+    fake.route("GET", f"{GRAPH}/{IG_COMMENT_ID}/replies", Reply(200, replies))
     target = ReplyTarget(external_id=IG_COMMENT_ID, extra={"kind": "comment"})
 
-    found = ig.find_own_reply(text="Please DM us.", target=target, idempotency_key=KEY)
-    missing = ig.find_own_reply(text="Something we never said", target=target, idempotency_key=KEY)
+    def find(text: str, since: datetime):
+        return ig.find_own_reply(text=text, target=target, idempotency_key=KEY, since=since)
+
+    found = find("Please DM us.", first_attempt)
+    missing = find("Something we never said", first_attempt)
+    too_late = find("Please DM us.", first_attempt + timedelta(minutes=1))
 
     assert found is not None and found.external_id == "17873440459141031"
-    assert missing is None
+    assert (missing, too_late) == (None, None)
     assert fake.requests[0].arg("access_token") == IG_TOKEN
-    assert {"id", "text", "username"} <= set(fake.requests[0].arg("fields").split(","))
+    assert {"id", "text", "username", "timestamp"} <= set(fake.requests[0].arg("fields").split(","))
 
 
 def test_settings_and_limits():
@@ -813,13 +865,15 @@ def test_settings_and_limits():
 
 
 def test_graph_calls_never_log_the_access_token(fake, fb, caplog):
-    fake.route("GET", f"/v21.0/{COMMENT_ID}/comments", Reply(200, comments_page()))
-    fake.route("GET", f"/v21.0/{POST_ID}/comments", Reply(200, comments_page()))
+    fake.route("GET", f"{GRAPH}/{COMMENT_ID}/comments", Reply(200, comments_page()))
+    fake.route("GET", f"{GRAPH}/{POST_ID}/comments", Reply(200, comments_page()))
 
     with caplog.at_level("INFO", logger="httpx"):
-        fb.find_own_reply(text="Hi", target=comment_target(), idempotency_key=KEY)
+        fb.find_own_reply(
+            text="Hi", target=comment_target(), idempotency_key=KEY, since=datetime.now(UTC)
+        )
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert f"/v21.0/{COMMENT_ID}/comments" in logged  # the request is logged...
+    assert f"{GRAPH}/{COMMENT_ID}/comments" in logged  # the request is logged...
     assert PAGE_TOKEN not in logged  # ...without its token
     assert "access_token=***" in logged

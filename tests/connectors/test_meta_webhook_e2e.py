@@ -10,6 +10,7 @@ from tests.conftest import CommitClient
 from tests.connectors.fakes import FakePlatform, Reply
 from tests.connectors.test_meta import (
     COMMENT_ID,
+    GRAPH,
     VERIFY_TOKEN,
     facebook_channel,
     fb_comment,
@@ -116,6 +117,7 @@ def test_meta_instagram_mention_waits_for_the_graph_api_when_it_is_down(fake):
     from django.utils import timezone
 
     from connectors.services import delivery_due, delivery_process
+    from connectors.services.deliveries import DELIVERY_RETRY_SECONDS
     from tests.connectors.test_meta import IG_USER_ID, ig_delivery, instagram_channel
 
     instagram_channel(fake.url)
@@ -125,7 +127,7 @@ def test_meta_instagram_mention_waits_for_the_graph_api_when_it_is_down(fake):
     }
     fake.route(
         "GET",
-        f"/v21.0/{IG_USER_ID}",
+        f"{GRAPH}/{IG_USER_ID}",
         Reply(503, {"error": {"message": "Service temporarily unavailable", "code": 2}}),
         Reply(
             200,
@@ -148,10 +150,31 @@ def test_meta_instagram_mention_waits_for_the_graph_api_when_it_is_down(fake):
     assert delivery.status == "pending"
     assert delivery.error.startswith("will retry")
     assert Mention.objects.count() == 0
-    RawDelivery.objects.filter(pk=delivery.pk).update(
-        received_at=timezone.now() - timedelta(minutes=2)
-    )
-    assert delivery_due() == [delivery.pk]
+    assert delivery_due() == []  # not before its retry time
+    later = timezone.now() + timedelta(seconds=DELIVERY_RETRY_SECONDS + 1)
+    assert delivery_due(now=later) == [delivery.pk]
     delivery_process(delivery_id=delivery.pk)
     assert RawDelivery.objects.get().status == "processed"
     assert Mention.objects.get().text == "@northwindbank what's the APR on the travel card?"
+
+
+def test_meta_instagram_mention_is_failed_when_the_graph_api_stays_down(fake):
+    from connectors.services import delivery_process
+    from tests.connectors.test_meta import IG_USER_ID, ig_delivery, instagram_channel
+
+    instagram_channel(fake.url)
+    mention = {
+        "field": "mentions",
+        "value": {"media_id": "17918195224117851", "comment_id": "17894227972186120"},
+    }
+    down = Reply(503, {"error": {"message": "Service temporarily unavailable", "code": 2}})
+    fake.route("GET", f"{GRAPH}/{IG_USER_ID}", down)
+
+    _deliver(wire(ig_delivery(mention)))
+    for _ in range(4):  # the sweep's later tries, all while the Graph API is down
+        delivery_process(delivery_id=RawDelivery.objects.get().pk)
+
+    delivery = RawDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("failed", 5)
+    assert delivery.error.startswith("gave up after 5 attempts")
+    assert Mention.objects.count() == 0

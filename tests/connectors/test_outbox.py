@@ -7,7 +7,7 @@ the next scripted outcome, and the posts it 'made' are its platform state.
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -39,7 +39,12 @@ class ScriptedPlatform(Connector):
         type(self).calls.append("publish")
         outcome = type(self).script.pop(0) if type(self).script else "ok"
         if outcome in ("ok", "timeout_after_post"):
-            post = {"id": f"p{len(self.posts) + 1}", "text": text, "to": target.external_id}
+            post = {
+                "id": f"p{len(self.posts) + 1}",
+                "text": text,
+                "to": target.external_id,
+                "at": timezone.now(),
+            }
             type(self).posts.append(post)
             if outcome == "ok":
                 return PublishResult(post["id"], f"https://x.example/{post['id']}")
@@ -52,10 +57,12 @@ class ScriptedPlatform(Connector):
             raise TransientError("HTTP 500", ambiguous=True)
         raise PermanentError("The post you are replying to was deleted.")
 
-    def find_own_reply(self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID):
+    def find_own_reply(
+        self, *, text: str, target: ReplyTarget, idempotency_key: uuid.UUID, since: datetime
+    ):
         type(self).calls.append("find")
         for post in self.posts:
-            if post["text"] == text and post["to"] == target.external_id:
+            if post["text"] == text and post["to"] == target.external_id and post["at"] >= since:
                 return PublishResult(post["id"], f"https://x.example/{post['id']}")
         return None
 
@@ -174,9 +181,12 @@ def test_outbox_worker_that_died_after_posting_is_recovered_without_a_second_pos
     sent_reply, platform
 ):
     # A worker marked the message in flight, posted, and died before recording it.
-    platform.posts.append({"id": "p1", "text": sent_reply.body, "to": "1790000000000000001"})
+    began = timezone.now() - timedelta(minutes=5)
+    platform.posts.append(
+        {"id": "p1", "text": sent_reply.body, "to": "1790000000000000001", "at": began}
+    )
     OutboundMessage.objects.filter(reply=sent_reply).update(
-        state="in_flight", attempts=1, in_flight_since=timezone.now() - timedelta(minutes=5)
+        state="in_flight", attempts=1, in_flight_since=began, first_attempt_at=began
     )
 
     assert outbox_due() == [sent_reply.pk]
@@ -185,6 +195,45 @@ def test_outbox_worker_that_died_after_posting_is_recovered_without_a_second_pos
     assert message.state == "sent"
     assert platform.calls == ["find"]
     assert len(platform.posts) == 1
+
+
+def test_outbox_identical_earlier_reply_is_not_taken_for_this_one(sent_reply, platform):
+    # An hour ago we answered the same post with the same words (an earlier reply).
+    platform.posts.append(
+        {
+            "id": "p0",
+            "text": sent_reply.body,
+            "to": "1790000000000000001",
+            "at": timezone.now() - timedelta(hours=1),
+        }
+    )
+    platform.script = ["500"]  # this reply's first attempt: no answer, nothing posted
+
+    with pytest.raises(RetryLater):
+        outbox_deliver(reply_id=sent_reply.pk)
+    _make_due(sent_reply)
+    message = outbox_deliver(reply_id=sent_reply.pk)
+
+    assert message.state == "sent"
+    assert platform.calls == ["publish", "find", "publish"]
+    assert [post["id"] for post in platform.posts] == ["p0", "p2"]
+    assert Reply.objects.get(pk=sent_reply.pk).external_id == "p2"
+
+
+def test_outbox_reply_posted_just_after_the_first_attempt_began_is_found(sent_reply, platform):
+    platform.script = ["timeout_after_post"]  # posted, but the answer never came back
+
+    with pytest.raises(RetryLater):
+        outbox_deliver(reply_id=sent_reply.pk)
+    # The platform's clock runs a little behind ours: its post is dated before our attempt.
+    message = OutboundMessage.objects.get(reply=sent_reply)
+    platform.posts[0]["at"] = message.first_attempt_at - timedelta(seconds=5)
+    _make_due(sent_reply)
+    outbox_deliver(reply_id=sent_reply.pk)
+
+    assert platform.calls == ["publish", "find"]
+    assert len(platform.posts) == 1
+    assert Reply.objects.get(pk=sent_reply.pk).external_id == "p1"
 
 
 def test_outbox_worker_that_died_before_posting_posts_once(sent_reply, platform):

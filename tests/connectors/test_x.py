@@ -8,19 +8,22 @@ import hmac
 import json
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import RequestFactory
+from django.utils import timezone
 
 from connectors.base import (
+    DuplicatePost,
     EntryError,
     PermanentError,
     PublishResult,
     ReplyTarget,
     TransientError,
 )
-from connectors.models import ChannelAccount
+from connectors.models import ChannelAccount, OutboundMessage
+from connectors.outbox import outbox_deliver
 from connectors.platforms.x import XConnector
 from connectors.registry import connector_for
 from tests.connectors.fakes import FakePlatform, Reply
@@ -563,10 +566,12 @@ def timeline(*posts: dict, next_token: str | None = None) -> dict:
     return {"data": list(posts), "meta": meta} if posts else {"meta": meta}
 
 
-def our_post(post_id: str, text: str, replied_to: str) -> dict:
+def our_post(post_id: str, text: str, replied_to: str, created_at: datetime | None = None) -> dict:
+    created_at = created_at or datetime.now(UTC)
     return {
         "id": post_id,
         "text": text,
+        "created_at": created_at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
         "edit_history_tweet_ids": [post_id],
         "conversation_id": replied_to,
         "in_reply_to_user_id": CUSTOMER_ID,
@@ -574,35 +579,14 @@ def our_post(post_id: str, text: str, replied_to: str) -> dict:
     }
 
 
-def test_publish_duplicate_content_returns_our_earlier_reply(fake, x):
+def test_publish_duplicate_content_is_refused_as_a_duplicate_post(fake, x):
     fake.route("POST", "/2/tweets", Reply(403, DUPLICATE))
-    fake.route(
-        "GET",
-        f"/2/users/{BRAND_ID}/tweets",
-        Reply(
-            200,
-            timeline(
-                our_post("1861234567899000007", "@zoe_m Fixed &amp; refunded.", CUSTOMER_TWEET)
-            ),
-        ),
-    )
 
-    result = x.publish(text="Fixed & refunded.", target=target(), idempotency_key=KEY)
-
-    assert result.external_id == "1861234567899000007"
-    (search,) = fake.requests_to("GET", f"/2/users/{BRAND_ID}/tweets")
-    assert search.headers["authorization"] == "Bearer app-only-bearer"
-    assert search.arg("since_id") == CUSTOMER_TWEET
-
-
-def test_publish_duplicate_of_another_post_is_permanent(fake, x):
-    fake.route("POST", "/2/tweets", Reply(403, DUPLICATE))
-    fake.route("GET", f"/2/users/{BRAND_ID}/tweets", Reply(200, timeline()))
-
-    with pytest.raises(PermanentError) as caught:
-        x.publish(text="Thanks!", target=target(), idempotency_key=KEY)
+    with pytest.raises(DuplicatePost) as caught:
+        x.publish(text="Fixed & refunded.", target=target(), idempotency_key=KEY)
 
     assert "duplicate content" in caught.value.reason
+    assert [r.method for r in fake.requests] == ["POST"]  # the outbox looks, not publish
 
 
 def test_find_own_reply_finds_our_reply_to_this_post_only(fake, x):
@@ -618,6 +602,7 @@ def test_find_own_reply_finds_our_reply_to_this_post_only(fake, x):
                 {
                     "id": "1861234567899000008",
                     "text": "Please DM us your details.",
+                    "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
                     "edit_history_tweet_ids": ["1861234567899000008"],
                 },
                 next_token="7140dibdnow9c7btw4b0dvl0jrn1eqs1qzbt0wbp9wubu",
@@ -632,7 +617,10 @@ def test_find_own_reply_finds_our_reply_to_this_post_only(fake, x):
     )
 
     result = x.find_own_reply(
-        text="Please DM us your details.", target=target(), idempotency_key=KEY
+        text="Please DM us your details.",
+        target=target(),
+        idempotency_key=KEY,
+        since=datetime.now(UTC) - timedelta(minutes=1),
     )
 
     assert result == PublishResult(
@@ -641,8 +629,30 @@ def test_find_own_reply_finds_our_reply_to_this_post_only(fake, x):
     )
     first, second = fake.requests
     assert first.arg("tweet.fields").split(",")[:1] == ["referenced_tweets"]
+    assert "created_at" in first.arg("tweet.fields").split(",")
     assert first.arg("pagination_token") is None
     assert second.arg("pagination_token") == "7140dibdnow9c7btw4b0dvl0jrn1eqs1qzbt0wbp9wubu"
+
+
+def test_find_own_reply_ignores_the_same_words_posted_before_the_first_attempt(fake, x):
+    first_attempt = datetime.now(UTC) - timedelta(minutes=1)
+    earlier = first_attempt - timedelta(hours=2)
+    fake.route(
+        "GET",
+        f"/2/users/{BRAND_ID}/tweets",
+        Reply(
+            200,
+            timeline(
+                our_post("1861234567899000012", "@zoe_m Thanks!", CUSTOMER_TWEET, earlier),
+            ),
+        ),
+    )
+
+    found = x.find_own_reply(
+        text="Thanks!", target=target(), idempotency_key=KEY, since=first_attempt
+    )
+
+    assert found is None
 
 
 def test_find_own_reply_returns_none_when_absent(fake, x):
@@ -652,8 +662,74 @@ def test_find_own_reply_returns_none_when_absent(fake, x):
         Reply(200, timeline(our_post("1861234567899000011", "@zoe_m Hello!", "1"))),
     )
 
-    assert x.find_own_reply(text="Hello!", target=target(), idempotency_key=KEY) is None
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    assert (
+        x.find_own_reply(text="Hello!", target=target(), idempotency_key=KEY, since=since) is None
+    )
     assert len(fake.requests) == 1
+
+
+def _sent_reply(api, agent, text: str) -> int:
+    """The customer's post on the X channel, claimed, answered with `text` and sent: the
+    first publish attempt runs at once (eager tasks), against the fake X."""
+    client = api(agent)
+    ticket = client.post(
+        "/api/v1/mentions/",
+        {
+            "channel": "northwind-x",
+            "external_id": CUSTOMER_TWEET,
+            "author": {"external_id": CUSTOMER_ID, "handle": "zoe_m"},
+            "text": "@NorthwindBank was I charged twice?",
+            "posted_at": datetime.now(UTC).isoformat(),
+        },
+        format="json",
+    ).json()["ticket_id"]
+    client.post(f"/api/v1/tickets/{ticket}/claim/")
+    reply = client.post(f"/api/v1/tickets/{ticket}/replies/", {"body": text}, format="json")
+    assert client.post(f"/api/v1/replies/{reply.json()['id']}/send/").status_code == 202
+    return reply.json()["id"]
+
+
+def test_outbox_duplicate_content_after_a_lost_answer_is_our_own_post(fake, x, api, agent):
+    # The first POST creates the post but answers after the client gave up; the retry
+    # is refused as duplicate content, and the timeline (late to show it at first)
+    # then lists our post: it is this reply's, not a second one.
+    posted = our_post("1861234567899000020", "@zoe_m Refunded.", CUSTOMER_TWEET)
+    fake.route(
+        "POST",
+        "/2/tweets",
+        Reply(201, {"data": {"id": posted["id"], "text": "Refunded."}}, delay=2),
+        Reply(403, DUPLICATE),
+    )
+    fake.route(
+        "GET", f"/2/users/{BRAND_ID}/tweets", Reply(200, timeline()), Reply(200, timeline(posted))
+    )
+
+    reply_id = _sent_reply(api, agent, "Refunded.")
+    OutboundMessage.objects.filter(reply_id=reply_id).update(next_attempt_at=timezone.now())
+    outbox_deliver(reply_id=reply_id)
+
+    reply = api(agent).get(f"/api/v1/replies/{reply_id}/").json()
+    assert (reply["state"], reply["external_id"]) == ("sent", posted["id"])
+    assert len(fake.requests_to("POST", "/2/tweets")) == 2
+
+
+def test_outbox_duplicate_content_of_an_older_reply_fails_asking_to_reword(fake, x, api, agent):
+    older = our_post(
+        "1861234567899000021",
+        "@zoe_m Thanks for your patience!",
+        CUSTOMER_TWEET,
+        datetime.now(UTC) - timedelta(hours=2),
+    )
+    fake.route("POST", "/2/tweets", Reply(403, DUPLICATE))
+    fake.route("GET", f"/2/users/{BRAND_ID}/tweets", Reply(200, timeline(older)))
+
+    reply_id = _sent_reply(api, agent, "Thanks for your patience!")
+
+    reply = api(agent).get(f"/api/v1/replies/{reply_id}/").json()
+    assert reply["state"] == "failed"
+    assert reply["external_id"] == ""
+    assert "reword it" in reply["failure_reason"]
 
 
 def test_settings_spec_names_what_x_needs():

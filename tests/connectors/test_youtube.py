@@ -426,7 +426,7 @@ def test_publish_server_error_is_ambiguous_and_find_own_reply_then_finds_it(conn
 
     assert caught.value.ambiguous is True
     found = connector.find_own_reply(
-        text="We're on it.", target=target_for(thread), idempotency_key=KEY
+        text="We're on it.", target=target_for(thread), idempotency_key=KEY, since=now
     )
     posted = yt.threads[thread].replies[-1]
     assert found is not None
@@ -494,12 +494,13 @@ def test_find_own_reply_only_finds_our_reply_with_the_same_text(connector, yt, n
     yt.reply(thread, "Thanks, we're checking.", minutes_ago(now, 8), author="UCimpostor")
     ours = yt.reply(thread, "Thanks, we're checking.", minutes_ago(now, 7), author=BRAND)
     yt.reply(thread, "Something else", minutes_ago(now, 6), author=BRAND)
+    since = minutes_ago(now, 7.5)
 
     found = connector.find_own_reply(
-        text="Thanks, we're checking.", target=target_for(thread), idempotency_key=KEY
+        text="Thanks, we're checking.", target=target_for(thread), idempotency_key=KEY, since=since
     )
     missing = connector.find_own_reply(
-        text="Never said this", target=target_for(thread), idempotency_key=KEY
+        text="Never said this", target=target_for(thread), idempotency_key=KEY, since=since
     )
 
     assert found is not None and found.external_id == ours
@@ -507,6 +508,20 @@ def test_find_own_reply_only_finds_our_reply_with_the_same_text(connector, yt, n
     request = yt.requests("GET", COMMENTS)[0]
     assert request.arg("parentId") == thread
     assert request.arg("part") == "snippet"
+
+
+def test_find_own_reply_ignores_our_same_words_from_before_the_first_attempt(connector, yt, now):
+    thread = yt.comment("hello", minutes_ago(now, 90))
+    yt.reply(thread, "Thanks for watching!", minutes_ago(now, 60), author=BRAND)
+
+    found = connector.find_own_reply(
+        text="Thanks for watching!",
+        target=target_for(thread),
+        idempotency_key=KEY,
+        since=minutes_ago(now, 1),
+    )
+
+    assert found is None
 
 
 def test_an_expired_access_token_is_refreshed_and_kept(fake, yt, now):
