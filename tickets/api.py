@@ -10,12 +10,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from approvals.pii import mask_text
 from connectors.models import ChannelAccount
 from connectors.selectors import channel_active_by_name
 from servicedesk.api_fields import AwareDateTimeField, BoundedTextField, ReasonSerializer
 from servicedesk.errors import RoleRequired
-from servicedesk.pagination import Pagination
-from servicedesk.roles import AGENT, INTEGRATION, SUPERVISOR, has_role
+from servicedesk.pagination import Pagination, paginated
+from servicedesk.roles import AGENT, INTEGRATION, LEGAL, SUPERVISOR, has_role
 from tickets import selectors, services
 from tickets.enums import WORKING_STATES
 from tickets.models import Ticket
@@ -39,9 +40,13 @@ class CustomerOut(serializers.Serializer):
 
 class ScreeningOut(serializers.Serializer):
     regulated = serializers.BooleanField()
+    categories = serializers.ListField(child=serializers.CharField(), default=list)
     reasons = serializers.ListField(child=serializers.DictField())
     pii = serializers.ListField(child=serializers.DictField())
     blocked = serializers.BooleanField()
+    regz = serializers.DictField(allow_null=True, default=None)
+    advice = serializers.ListField(child=serializers.CharField(), default=list)
+    kind = serializers.CharField(default="draft")
     policy_version = serializers.CharField()
 
 
@@ -55,14 +60,16 @@ class TicketListOut(serializers.Serializer):
     priority = serializers.CharField()
     sentiment = serializers.CharField()
     regulated = serializers.BooleanField()
-    assignee = serializers.CharField(source="assignee.username", default=None)
+    assignee = serializers.CharField(source="assignee.username", default=None, allow_null=True)
     posted_at = serializers.DateTimeField()
     deadline = serializers.DateTimeField()
     seconds_left = serializers.SerializerMethodField()
     breached = serializers.SerializerMethodField()
 
     def get_excerpt(self, ticket) -> str:
-        return (getattr(ticket, "first_text", None) or "")[:140]
+        """The first post's opening, personal data masked (lists are seen by everyone)."""
+        text = getattr(ticket, "first_text", None) or ""
+        return mask_text(text, _pii_of(getattr(ticket, "first_screening", None)))[:140]
 
     def get_seconds_left(self, ticket) -> int:
         return _seconds_left(ticket)
@@ -75,15 +82,29 @@ class MentionOut(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField()
     author = CustomerOut(source="customer")
-    text = serializers.CharField()
+    text = serializers.SerializerMethodField()
+    text_masked = serializers.SerializerMethodField()
     url = serializers.CharField()
     posted_at = serializers.DateTimeField()
     received_at = serializers.DateTimeField()
     in_reply_to_external_id = serializers.CharField()
     screening = serializers.DictField()
     # A deleted post keeps its text here, marked deleted; edits keep the earlier texts.
-    deleted_at = serializers.DateTimeField()
+    deleted_at = serializers.DateTimeField(allow_null=True)
     edit_history = serializers.ListField(child=serializers.DictField())
+
+    def _masked(self, mention) -> bool:
+        return not self.context.get("full_text", False) and bool(_pii_of(mention.screening))
+
+    def get_text(self, mention) -> str:
+        """A post's personal data is shown in full only to the ticket's assignee, legal
+        and supervisors; everyone else sees it masked."""
+        if self._masked(mention):
+            return mask_text(mention.text, _pii_of(mention.screening))
+        return mention.text
+
+    def get_text_masked(self, mention) -> bool:
+        return self._masked(mention)
 
 
 class ReviewOut(serializers.Serializer):
@@ -94,7 +115,7 @@ class ReviewOut(serializers.Serializer):
     comment = serializers.CharField()
     body_sha256 = serializers.CharField()
     revision = serializers.IntegerField()
-    submitted_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
 
 
@@ -110,9 +131,12 @@ class ReplyOut(serializers.Serializer):
     id = serializers.IntegerField()
     ticket = serializers.IntegerField(source="ticket_id")
     state = serializers.CharField()
+    kind = serializers.CharField()
     author = serializers.CharField(source="author.username")
     body = serializers.CharField()
     body_sha256 = serializers.CharField()
+    template_version = serializers.IntegerField(source="template_version_id", allow_null=True)
+    template_slots = serializers.DictField()
     revision = serializers.IntegerField()
     screening = ScreeningOut()
     external_id = serializers.CharField()
@@ -120,7 +144,7 @@ class ReplyOut(serializers.Serializer):
     failure_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
-    sent_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
     reviews = ReviewOut(many=True)
 
 
@@ -133,9 +157,9 @@ class AuditEventOut(serializers.Serializer):
     created_at = serializers.DateTimeField()
     actor = serializers.CharField(source="actor_name")
     action = serializers.CharField()
-    ticket_id = serializers.IntegerField()
+    ticket_id = serializers.IntegerField(allow_null=True)
     object_type = serializers.CharField()
-    object_id = serializers.IntegerField()
+    object_id = serializers.IntegerField(allow_null=True)
     from_state = serializers.CharField()
     to_state = serializers.CharField()
     data = serializers.DictField()
@@ -148,19 +172,47 @@ class TicketDetailOut(TicketListOut):
     pii_flags = serializers.ListField(child=serializers.CharField())
     close_reason = serializers.CharField()
     received_at = serializers.DateTimeField()
-    claimed_at = serializers.DateTimeField()
-    submitted_at = serializers.DateTimeField()
-    approved_at = serializers.DateTimeField()
-    sent_at = serializers.DateTimeField()
-    replied_at = serializers.DateTimeField()
-    closed_at = serializers.DateTimeField()
+    claimed_at = serializers.DateTimeField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    approved_at = serializers.DateTimeField(allow_null=True)
+    acknowledged_at = serializers.DateTimeField(allow_null=True)
+    sent_at = serializers.DateTimeField(allow_null=True)
+    replied_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
     thread = MentionOut(source="mentions", many=True)
     replies = ReplyDetailOut(many=True)
     events = AuditEventOut(source="audit_events", many=True)
 
+    suggested_templates = serializers.SerializerMethodField()
+
     def get_excerpt(self, ticket) -> str:
         first = next(iter(ticket.mentions.all()), None)
-        return first.text[:140] if first else ""
+        return mask_text(first.text, _pii_of(first.screening))[:140] if first else ""
+
+    def get_suggested_templates(self, ticket) -> list[dict]:
+        """A post showing personal data: the approved "please DM us" reply, ready to use."""
+        if not ticket.pii_flags:
+            return []
+        from approvals.models import ResponseTemplate, TemplatePurpose, TemplateState
+
+        return [
+            {"id": template.pk, "name": template.name, "purpose": template.purpose}
+            for template in ResponseTemplate.objects.filter(
+                purpose=TemplatePurpose.MOVE_TO_DM, versions__state=TemplateState.APPROVED
+            )
+        ]
+
+
+def _pii_of(screening) -> list:
+    return (screening or {}).get("pii") or []
+
+
+def may_read_full_text(ticket, user) -> bool:
+    return ticket.assignee_id == user.pk or has_role(user, LEGAL, SUPERVISOR)
+
+
+def ticket_detail_data(ticket, user) -> dict:
+    return TicketDetailOut(ticket, context={"full_text": may_read_full_text(ticket, user)}).data
 
 
 # ---- mentions ---------------------------------------------------------------------
@@ -258,7 +310,7 @@ class MentionIngestApi(APIView):
 
 
 class TicketListApi(APIView):
-    @extend_schema(responses=TicketListOut(many=True))
+    @extend_schema(operation_id="v1_tickets_list", responses=paginated(TicketListOut))
     def get(self, request):
         filters = {
             key: request.query_params[key]
@@ -275,12 +327,12 @@ class TicketDetailApi(APIView):
     @extend_schema(responses=TicketDetailOut)
     def get(self, request, ticket_id: int):
         ticket = selectors.ticket_get(user=request.user, ticket_id=ticket_id)
-        return Response(TicketDetailOut(ticket).data)
+        return Response(ticket_detail_data(ticket, request.user))
 
 
 def _ticket_response(request, ticket_id: int) -> Response:
     ticket = selectors.ticket_get(user=request.user, ticket_id=ticket_id)
-    return Response(TicketDetailOut(ticket).data)
+    return Response(ticket_detail_data(ticket, request.user))
 
 
 class TicketClaimApi(APIView):
@@ -331,15 +383,62 @@ def reply_response(request, reply_id: int, *, code: int = status.HTTP_200_OK) ->
     return Response(ReplyDetailOut(reply).data, status=code)
 
 
+class ReplyCreateIn(serializers.Serializer):
+    """Free text (`body`), or a pre-approved template and its slot values."""
+
+    body = BoundedTextField(allow_blank=False, required=False)
+    template = serializers.IntegerField(required=False, min_value=1)
+    slots = serializers.DictField(child=serializers.CharField(max_length=300), required=False)
+
+    def validate(self, data):
+        if "body" not in data and "template" not in data:
+            raise serializers.ValidationError(
+                {"body": [serializers.ErrorDetail("This field is required.", code="required")]}
+            )
+        if "body" in data and "template" in data:
+            raise serializers.ValidationError(
+                "Give either a body, or a template and its slots.", code="body_or_template"
+            )
+        if "slots" in data and "template" not in data:
+            raise serializers.ValidationError("Slots go with a template.", code="body_or_template")
+        return data
+
+
 class ReplyCreateApi(APIView):
-    @extend_schema(request=ReplyBodyIn, responses={201: ReplyDetailOut})
+    @extend_schema(request=ReplyCreateIn, responses={201: ReplyDetailOut})
     def post(self, request, ticket_id: int):
-        serializer = ReplyBodyIn(data=request.data)
+        serializer = ReplyCreateIn(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
         reply = services.reply_create(
-            ticket_id=ticket_id, actor=request.user, body=serializer.validated_data["body"]
+            ticket_id=ticket_id,
+            actor=request.user,
+            body=data.get("body"),
+            template_id=data.get("template"),
+            slots=data.get("slots"),
         )
         return reply_response(request, reply.pk, code=status.HTTP_201_CREATED)
+
+
+class HoldingReplyIn(serializers.Serializer):
+    template = serializers.IntegerField(required=False, min_value=1)
+    slots = serializers.DictField(child=serializers.CharField(max_length=300), required=False)
+
+
+class HoldingReplyApi(APIView):
+    """Send an approved holding template now (202), while the answer is with legal."""
+
+    @extend_schema(request=HoldingReplyIn, responses={202: ReplyDetailOut})
+    def post(self, request, ticket_id: int):
+        serializer = HoldingReplyIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reply = services.reply_send_holding(
+            ticket_id=ticket_id,
+            actor=request.user,
+            template_id=serializer.validated_data.get("template"),
+            slots=serializer.validated_data.get("slots"),
+        )
+        return reply_response(request, reply.pk, code=status.HTTP_202_ACCEPTED)
 
 
 class ReplyDetailApi(APIView):
@@ -375,7 +474,7 @@ class ReplySendApi(APIView):
 
 
 class AuditListApi(APIView):
-    @extend_schema(responses=AuditEventOut(many=True))
+    @extend_schema(operation_id="v1_audit_list", responses=paginated(AuditEventOut))
     def get(self, request):
         raw_ticket = request.query_params.get("ticket")
         ticket_id = None

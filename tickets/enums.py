@@ -38,6 +38,12 @@ class Sentiment(models.TextChoices):
     NEGATIVE = "negative", "Negative"
 
 
+class ReplyKind(models.TextChoices):
+    ANSWER = "answer", "Answer"
+    # An approved holding template sent while the answer waits for legal.
+    HOLDING = "holding", "Holding reply"
+
+
 class ReplyState(models.TextChoices):
     DRAFT = "draft", "Draft"
     IN_REVIEW = "in_review", "In legal review"

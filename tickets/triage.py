@@ -1,44 +1,92 @@
-"""Inbound triage: regulated or not (from screening), priority and sentiment.
+"""Inbound triage: sentiment (VADER, made for social-media text) and a priority score.
 
-A first lexicon; the compliance engine and a real sentiment model replace it later.
+Priority adds up what makes a post urgent for a bank: negative sentiment, fraud or
+lock-out words, a regulator or a lawyer named, a fair-lending red flag, and reach when
+the platform tells us how many people follow the author.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 
 from approvals.screening import Screening
 from tickets.enums import Priority, Sentiment
 
+# VADER reads English; a few Spanish words keep Spanish posts from all reading neutral.
+_ES_NEGATIVE = re.compile(
+    r"\b(?:p[eé]sim[oa]|terrible|horrible|mal[oa]?|furios[oa]|molest[oa]|enojad[oa]|"
+    r"harto|harta|odio|fraude|robo|robaron|estafa|nunca|peor|queja|verg[uü]enza)\b",
+    re.IGNORECASE,
+)
+_ES_POSITIVE = re.compile(
+    r"\b(?:gracias|excelente|genial|buen[oa]?|incre[ií]ble|encanta|feliz|perfecto|"
+    r"amables?|r[aá]pido)\b",
+    re.IGNORECASE,
+)
 _URGENT = re.compile(
-    r"\b(?:fraud|scam(?:med)?|stolen|hacked|unauthori[sz]ed|locked out|identity theft|"
-    r"phishing|can'?t access|cannot access|emergency|urgent|robad[ao]|fraude)\b",
-    re.IGNORECASE,
-)
-_NEGATIVE = re.compile(
-    r"\b(?:terrible|awful|worst|angry|furious|ridiculous|useless|disappointed|hate|"
-    r"unacceptable|scam|rip[- ]?off|never again|frustrat\w*|waiting|still no|horrible|"
-    r"fraud|stolen|complain\w*|p[eé]simo|terrible)\b",
-    re.IGNORECASE,
-)
-_POSITIVE = re.compile(
-    r"\b(?:thanks?|thank you|great|love|awesome|excellent|helpful|amazing|appreciate\w*|"
-    r"fantastic|gracias|perfect)\b",
+    r"\b(?:locked out|can'?t (?:log ?in|access)|cannot access|emergency|urgent|asap|"
+    r"bloquead[oa]|urgente)\b",
     re.IGNORECASE,
 )
 
+_analyzer = None
+_analyzer_lock = threading.Lock()
 
-def triage_priority(text: str, screening: Screening) -> str:
-    if _URGENT.search(text):
-        return Priority.HIGH
-    return Priority.NORMAL
+
+def _vader():
+    global _analyzer
+    if _analyzer is None:
+        with _analyzer_lock:
+            if _analyzer is None:
+                from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+                _analyzer = SentimentIntensityAnalyzer()
+    return _analyzer
+
+
+def sentiment_score(text: str) -> float:
+    """VADER's compound score in [-1, 1], nudged by Spanish words VADER does not know."""
+    compound = _vader().polarity_scores(text[:2000])["compound"]
+    if compound == 0.0:
+        negative = len(_ES_NEGATIVE.findall(text))
+        positive = len(_ES_POSITIVE.findall(text))
+        compound = max(-1.0, min(1.0, 0.3 * (positive - negative)))
+    return compound
 
 
 def triage_sentiment(text: str) -> str:
-    negative = len(_NEGATIVE.findall(text))
-    positive = len(_POSITIVE.findall(text))
-    if negative > positive:
+    score = sentiment_score(text)
+    if score <= -0.05:
         return Sentiment.NEGATIVE
-    if positive > negative:
+    if score >= 0.05:
         return Sentiment.POSITIVE
     return Sentiment.NEUTRAL
+
+
+def priority_score(text: str, screening: Screening, *, followers: int | None = None) -> int:
+    categories = set(screening.categories)
+    score = 0
+    compound = sentiment_score(text)
+    if compound <= -0.6:
+        score += 2
+    elif compound <= -0.05:
+        score += 1
+    if "fraud" in categories or _URGENT.search(text):
+        score += 3
+    if "complaint" in categories:
+        score += 2
+    if "fair_lending" in categories:
+        score += 2
+    if screening.pii:
+        score += 1
+    if followers:
+        score += 2 if followers >= 100_000 else 1 if followers >= 10_000 else 0
+    return score
+
+
+def triage_priority(text: str, screening: Screening, *, followers: int | None = None) -> str:
+    score = priority_score(text, screening, followers=followers)
+    if score >= 3:
+        return Priority.HIGH
+    return Priority.NORMAL

@@ -7,6 +7,7 @@ from tickets.services.replies import (
     reply_mark_published,
     reply_publish_check,
     reply_send,
+    reply_send_holding,
     reply_submit,
     reply_update,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "reply_mark_published",
     "reply_publish_check",
     "reply_send",
+    "reply_send_holding",
     "reply_submit",
     "reply_update",
     "ticket_claim",

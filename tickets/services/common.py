@@ -7,8 +7,10 @@ import hashlib
 from django_fsm import can_proceed, has_transition_perm
 
 from approvals.models import Decision, LegalReview
+from approvals.slots import reply_is_unmodified_template
 from servicedesk.errors import ApplicationError, NotFound, RoleRequired, TransitionRefused
 from servicedesk.roles import LEGAL, SUPERVISOR, has_role
+from tickets.enums import ReplyKind
 from tickets.models import Reply, Ticket
 
 
@@ -84,8 +86,18 @@ def legal_gate(ticket: Ticket, reply: Reply) -> tuple[ApplicationError | None, L
     """Rule 1: may this exact text be published on this ticket now?
 
     Returns (refusal, approval). A regulated ticket needs an approval on the hash of
-    the very text to publish, by a current member of legal who wrote no version of it.
+    the very text to publish, by a current member of legal who wrote no version of it
+    — or the reply is an approved, unexpired template version filled with valid slot
+    values and otherwise unchanged (approval None: the audit names the version).
     """
+    if reply.kind == ReplyKind.HOLDING:
+        # A holding reply is only ever an approved template, whatever the ticket.
+        if reply_is_unmodified_template(reply):
+            return None, None
+        return TransitionRefused(
+            "A holding reply must be an approved, unexpired template, unchanged.",
+            code="template_not_approved",
+        ), None
     if not ticket.regulated:
         return None, None
     current_hash = sha256_text(reply.body)
@@ -102,6 +114,9 @@ def legal_gate(ticket: Ticket, reply: Reply) -> tuple[ApplicationError | None, L
             and has_role(approval.reviewer, LEGAL)
         ):
             return None, approval
+    if reply_is_unmodified_template(reply):
+        # Legal approved this text once, as a template version, for exactly these slots.
+        return None, None
     if approvals:
         return TransitionRefused(
             "The text changed after legal approved it; submit it for review again.",
