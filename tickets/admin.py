@@ -48,3 +48,64 @@ class ReplyAdmin(ReadOnlyAdmin):
 class ReplyRevisionAdmin(ReadOnlyAdmin):
     list_display = ("reply", "number", "editor", "created_at")
     list_select_related = ("reply", "editor")
+
+
+# ---- supervision: the clocks, the rota, escalations, the latency record ------------------
+
+from tickets.models import (  # noqa: E402
+    Escalation,
+    LegalClock,
+    LegalRotaEntry,
+    PlatformReplyWindow,
+    ResponseCycle,
+)
+
+
+@admin.register(PlatformReplyWindow)
+class PlatformReplyWindowAdmin(admin.ModelAdmin):
+    list_display = ("platform", "max_minutes", "note")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        windows_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        windows_changed()
+
+
+@admin.register(LegalClock)
+class LegalClockAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "mode", "share_pct", "minutes", "at_risk_pct", "updated_at")
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and not LegalClock.objects.exists()
+
+
+@admin.register(LegalRotaEntry)
+class LegalRotaEntryAdmin(admin.ModelAdmin):
+    list_display = ("user", "position", "primary", "backup", "available")
+    list_editable = ("position", "primary", "backup", "available")
+    list_select_related = ("user",)
+
+
+@admin.register(Escalation)
+class EscalationAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "ticket", "backup", "emailed_at", "chat_posted_at")
+    list_filter = ("kind",)
+    list_select_related = ("ticket", "backup")
+
+
+@admin.register(ResponseCycle)
+class ResponseCycleAdmin(ReadOnlyAdmin):
+    list_display = (
+        "ticket",
+        "number",
+        "outcome",
+        "channel",
+        "posted_at",
+        "response_seconds",
+        "within_window",
+    )
+    list_filter = ("outcome", "regulated", "channel")
+    list_select_related = ("ticket", "channel")

@@ -24,3 +24,44 @@ def outbox_sweep_task() -> int:
     for reply_id in due:
         reply_publish_task.delay(reply_id=reply_id)
     return len(due)
+
+
+# ---- supervision: the clocks and the latency record -------------------------------------
+
+
+@shared_task(name="tickets.escalations_check", acks_late=True)
+def escalations_check_task() -> int:
+    """Raise the warnings, breaches and legal escalations due now (beat, every 30 s)."""
+    from tickets.services.escalation import escalations_check
+
+    return len(escalations_check())
+
+
+@shared_task(name="tickets.escalation_deliver", bind=True, acks_late=True, max_retries=5)
+def escalation_deliver_task(self, *, escalation_id: int) -> str:
+    """E-mail and chat for one escalation; a chat webhook that is down is tried again."""
+    from tickets.services.escalation import ChatDeliveryError, escalation_deliver
+
+    try:
+        escalation = escalation_deliver(escalation_id=escalation_id)
+    except ChatDeliveryError as exc:
+        if self.app.conf.task_always_eager:
+            return "chat webhook failed"
+        raise self.retry(countdown=30 * (self.request.retries + 1)) from exc
+    return "gone" if escalation is None else "delivered"
+
+
+@shared_task(name="tickets.cycles_refresh", acks_late=True)
+def cycles_refresh_task() -> int:
+    """Bring the latency record up to date with the audit trail (beat, every 30 s)."""
+    from tickets.cycles import cycles_refresh
+
+    return cycles_refresh()
+
+
+@shared_task(name="tickets.wall_warm", acks_late=True)
+def wall_warm_task() -> None:
+    """Compute the wall's usual posting rates ahead of the hour that needs them (beat)."""
+    from tickets.reports.wall import wall_warm
+
+    wall_warm()
