@@ -79,3 +79,20 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.seq}"
+
+
+class AuditArchive(models.Model):
+    """One file of archived audit events (retention archives; it never deletes)."""
+
+    from_seq = models.PositiveBigIntegerField()
+    to_seq = models.PositiveBigIntegerField(unique=True)
+    count = models.PositiveIntegerField()
+    last_hash = models.CharField(max_length=64)
+    path = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["from_seq"]
+
+    def __str__(self) -> str:
+        return f"audit #{self.from_seq}–#{self.to_seq} → {self.path}"

@@ -12,6 +12,12 @@ _READ_MODELS = [
     ("tickets", "replyrevision"),
     ("tickets", "windowpolicy"),
     ("approvals", "legalreview"),
+    ("approvals", "policyversion"),
+    ("approvals", "policyrule"),
+    ("approvals", "responsetemplate"),
+    ("approvals", "templateversion"),
+    ("approvals", "branch"),
+    ("approvals", "product"),
     ("servicedesk", "auditevent"),
     ("connectors", "channelaccount"),
     ("connectors", "rawdelivery"),
@@ -20,13 +26,31 @@ _READ_MODELS = [
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     AGENT: [],
-    LEGAL: [f"{app}.view_{model}" for app, model in _READ_MODELS if model != "channelaccount"],
+    # Legal edits the screening policy (draft versions only; publishing is a service).
+    LEGAL: [f"{app}.view_{model}" for app, model in _READ_MODELS if model != "channelaccount"]
+    + ["approvals.change_policyversion"]
+    # Lawyers see the rota and mark themselves available or not.
+    + ["tickets.view_legalrotaentry", "tickets.change_legalrotaentry"]
+    + [f"approvals.{verb}_policyrule" for verb in ("add", "change", "delete")],
     SUPERVISOR: [f"{app}.view_{model}" for app, model in _READ_MODELS if model != "channelaccount"]
-    + ["tickets.change_windowpolicy"],
+    + ["tickets.change_windowpolicy"]
+    # Supervision: the legal clock, the rota and the platforms' reply windows.
+    + ["tickets.view_legalclock", "tickets.change_legalclock", "tickets.add_legalclock"]
+    + [
+        f"tickets.{verb}_{model}"
+        for model in ("legalrotaentry", "platformreplywindow")
+        for verb in ("view", "add", "change", "delete")
+    ]
+    + ["tickets.view_escalation", "tickets.view_responsecycle"],
     ADMIN: [f"{app}.view_{model}" for app, model in _READ_MODELS]
     + [
         f"{app}.{verb}_{model}"
-        for app, model in (("connectors", "channelaccount"), ("tickets", "windowpolicy"))
+        for app, model in (
+            ("connectors", "channelaccount"),
+            ("tickets", "windowpolicy"),
+            ("approvals", "branch"),
+            ("approvals", "product"),
+        )
         for verb in ("add", "change", "delete")
     ]
     + ["connectors.change_rawdelivery"]

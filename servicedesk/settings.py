@@ -8,6 +8,7 @@ read here is listed in `.env.example`.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -75,6 +76,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_fsm",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "servicedesk",
     "connectors",
     "tickets",
@@ -82,6 +86,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "servicedesk.observability.RequestIdMiddleware",
     "servicedesk.middleware.BodySizeLimitMiddleware",
     "servicedesk.middleware.ApiSlashRedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -89,9 +94,35 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "servicedesk.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Login throttling: after AXES_FAILURE_LIMIT wrong passwords for one user from one
+    # address, that pair is locked out for AXES_COOLOFF_TIME (answered 429).
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind a trusted proxy (BEHIND_PROXY=1) the client's address is the first of
+# X-Forwarded-For; otherwise that header is the client's to forge and is ignored.
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_PROXY", False) else ["REMOTE_ADDR"]
+)
+
+# Two-factor authentication (TOTP) for legal and supervisors; approvals need a code
+# entered within the last STEP_UP_MINUTES.
+SERVICEDESK_REQUIRE_2FA = env_bool("REQUIRE_2FA", True)
+SERVICEDESK_STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 15)
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "servicedesk")
 
 ROOT_URLCONF = "servicedesk.urls"
 WSGI_APPLICATION = "servicedesk.wsgi.application"
@@ -106,6 +137,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The navigation (name, role, bell), computed only by pages that show it.
+                "tickets.ui.nav_context",
             ],
         },
     },
@@ -155,6 +188,11 @@ CELERY_BEAT_SCHEDULE = {
     "poll-due-channels": {"task": "connectors.poll_due_channels", "schedule": 15.0},
     "outbox-sweep": {"task": "tickets.outbox_sweep", "schedule": 30.0},
     "delivery-sweep": {"task": "connectors.delivery_sweep", "schedule": 60.0},
+    "audit-archive": {"task": "servicedesk.audit_archive", "schedule": 3600.0},
+    # Supervision: window warnings, breaches and legal escalations; the latency record.
+    "escalations-check": {"task": "tickets.escalations_check", "schedule": 30.0},
+    "cycles-refresh": {"task": "tickets.cycles_refresh", "schedule": 30.0},
+    "wall-warm": {"task": "tickets.wall_warm", "schedule": 300.0},
 }
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -173,12 +211,27 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
-LOGIN_URL = "/admin/login/"
+# The desk's own login page; each role then lands on its page (tickets/ui.py landing_url).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # Request bodies: 1 MiB at most (answered 413 before any parsing), and one text field
 # of a mention or reply 64 KiB at most.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 MAX_TEXT_BYTES = 64 * 1024
+
+# Audit retention: events older than this many days are written to archive files (the
+# rows stay: the log is append-only). 0 turns archiving off.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 0)
+AUDIT_ARCHIVE_DIR = env_str("AUDIT_ARCHIVE_DIR", str(BASE_DIR / "audit-archive"))
+
+# Compliance: the bank's own web domains. A link to one of them in a reply can carry
+# the full credit disclosures (Reg Z, electronic advertisements), and template URL
+# slots accept only these domains.
+SERVICEDESK_LINK_DOMAINS = env_list("SERVICEDESK_LINK_DOMAINS", ["northwind.example"])
+# Send the approved holding reply automatically when a regulated draft goes to legal.
+SERVICEDESK_AUTO_HOLDING_REPLY = env_bool("SERVICEDESK_AUTO_HOLDING_REPLY", False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -209,6 +262,57 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# Supervision (issue 6). Escalations go in-app always; by e-mail and to a chat webhook
+# (a JSON {"text": ...} POST, as Slack-style incoming webhooks take) for these kinds.
+ESCALATION_KINDS = ("window_50", "window_80", "window_breach", "legal_at_risk", "legal_escalated")
+
+
+def env_kinds(name: str, default: list[str]) -> list[str]:
+    kinds = env_list(name, default)
+    unknown = sorted(set(kinds) - set(ESCALATION_KINDS))
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{name}: unknown escalation kinds {unknown}; choose from {list(ESCALATION_KINDS)}"
+        )
+    return kinds
+
+
+ESCALATION_EMAIL_KINDS = env_kinds(
+    "ESCALATION_EMAIL_KINDS", ["window_80", "window_breach", "legal_at_risk", "legal_escalated"]
+)
+SERVICEDESK_CHAT_WEBHOOK_URL = env_str("SERVICEDESK_CHAT_WEBHOOK_URL", "")
+if SERVICEDESK_CHAT_WEBHOOK_URL and not SERVICEDESK_CHAT_WEBHOOK_URL.startswith(
+    ("https://", "http://")
+):
+    raise ImproperlyConfigured("SERVICEDESK_CHAT_WEBHOOK_URL must be an http(s) URL")
+CHAT_KINDS = env_kinds("CHAT_KINDS", ["window_breach", "legal_escalated"])
+# The desk's public address, for links in e-mails and chat messages.
+SERVICEDESK_BASE_URL = env_str("SERVICEDESK_BASE_URL", "")
+# Staffing: the share of customers to answer within the window (Erlang C target).
+STAFFING_TARGET_PCT = env_int("STAFFING_TARGET_PCT", 90)
+if not 1 <= STAFFING_TARGET_PCT <= 99:
+    raise ImproperlyConfigured("STAFFING_TARGET_PCT must be between 1 and 99")
+# Latency reports on PostgreSQL sort a period's durations in memory, this much per sort.
+REPORT_WORK_MEM = env_str("REPORT_WORK_MEM", "256MB")
+# The command-center wall: hours of mentions on its chart, seconds between refreshes.
+WALL_HOURS = env_int("WALL_HOURS", 3)
+WALL_REFRESH_SECONDS = env_int("WALL_REFRESH_SECONDS", 15)
+if not 1 <= WALL_HOURS <= 24 or WALL_REFRESH_SECONDS < 5:
+    raise ImproperlyConfigured("WALL_HOURS must be 1-24 and WALL_REFRESH_SECONDS at least 5")
+
+# E-mail (escalations). Unset EMAIL_HOST: messages are written to the console log.
+EMAIL_HOST = env_str("EMAIL_HOST", "")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "") or (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "servicedesk@localhost")
+
 # Fernet keys for channel credentials at rest, newest first (see connectors/crypto.py).
 CREDENTIALS_KEYS = env_str("CREDENTIALS_KEYS", "")
 
@@ -218,6 +322,8 @@ DEFAULT_WINDOW_MINUTES = env_int("DEFAULT_WINDOW_MINUTES", 60)
 # Security headers; production values unless DEBUG is on.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Probes from the load balancer and Prometheus come over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
@@ -226,14 +332,33 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# LOG_FORMAT=json (the production default) writes one JSON object per line with the
+# request id; `text` is for a developer's terminal.
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "servicedesk.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "servicedesk.observability.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT if LOG_FORMAT in ("json", "text") else "json",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         # httpx logs every URL at INFO; some platforms put tokens in query strings.
         "httpx": {"level": "WARNING"},
+        # Lockouts are logged at WARNING; every successful login is not news.
+        "axes": {"level": "WARNING"},
     },
 }
+
+# /metrics: with a token set, Prometheus must send it as a bearer token.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")

@@ -12,7 +12,7 @@ from django.views.defaults import page_not_found, server_error
 
 logger = logging.getLogger(__name__)
 
-_JSON_PREFIXES = ("/api/", "/connectors/", "/healthz")
+_JSON_PREFIXES = ("/api/", "/connectors/", "/healthz", "/readyz", "/metrics")
 
 
 def _check_database() -> str:
@@ -49,6 +49,31 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
     )
+
+
+@never_cache
+def readyz(request):
+    """Ready to take traffic: the database answers with every migration applied, and
+    the broker answers (when there is one). A load balancer sends no requests until it is."""
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    if checks["database"] == "ok":
+        checks["migrations"] = _check_migrations()
+    ready = all(value in ("ok", "eager") for value in checks.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "not_ready", **checks}, status=200 if ready else 503
+    )
+
+
+def _check_migrations() -> str:
+    from django.db.migrations.executor import MigrationExecutor
+
+    try:
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    except Exception as exc:  # any failure means "not ready"; say which
+        logger.warning("ready: migration check failed: %s", exc)
+        return "unavailable"
+    return "pending" if pending else "ok"
 
 
 def not_found(request, exception=None):

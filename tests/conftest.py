@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from approvals.policy import policy_changed
 from connectors.selectors import channels_changed
 from tests.factories import ChannelFactory, UserFactory
 from tickets.windows import windows_changed
@@ -21,17 +22,25 @@ def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need row locks; `worker` tests need Redis too.
 
     They run in CI's second pass (DATABASE_URL and REDIS_URL set) and are left out of
-    the SQLite pass, which cannot run them at all.
+    the SQLite pass, which cannot run them at all. Tests marked `browser` need Debian's
+    Chromium: left out on a developer's machine without it, but never in CI (CI is set
+    there), where a missing browser must fail loudly.
     """
     import os
 
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
     with_redis = bool(os.environ.get("REDIS_URL"))
+    without_browser = not os.path.exists("/usr/bin/chromium") and not os.environ.get("CI")
     keep, drop = [], []
     for item in items:
         needs_pg = item.get_closest_marker("postgres") or item.get_closest_marker("worker")
         needs_redis = item.get_closest_marker("worker")
-        if (needs_pg and not on_postgres) or (needs_redis and not with_redis):
+        needs_browser = item.get_closest_marker("browser")
+        if (
+            (needs_pg and not on_postgres)
+            or (needs_redis and not with_redis)
+            or (needs_browser and without_browser)
+        ):
             drop.append(item)
         else:
             keep.append(item)
@@ -45,9 +54,11 @@ def _fresh_config_caches():
     """Each test starts with empty per-process caches: its rows are rolled back after it."""
     channels_changed()
     windows_changed()
+    policy_changed()
     yield
     channels_changed()
     windows_changed()
+    policy_changed()
 
 
 class CommitClient(APIClient):

@@ -7,6 +7,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("SESSION_COOKIE_SECURE", "0")
 os.environ.setdefault("CSRF_COOKIE_SECURE", "0")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+# Second factors are tested on their own (tests/servicedesk/test_two_factor.py).
+os.environ.setdefault("REQUIRE_2FA", "0")
 
 from servicedesk.settings import *  # noqa: E402, F403
 
