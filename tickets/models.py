@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django_fsm import FSMField, transition
 
 from tickets import permissions as perms
@@ -10,6 +11,7 @@ from tickets.enums import (
     ACTIVE_REPLY_STATES,
     Platform,
     Priority,
+    ReplyKind,
     ReplyState,
     Sentiment,
     TicketState,
@@ -88,6 +90,9 @@ class Ticket(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     approved_at = models.DateTimeField(null=True, blank=True)
+    # A holding reply from an approved template reached the customer: acknowledged,
+    # not yet answered.
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     replied_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -203,6 +208,8 @@ class Mention(models.Model):
                 fields=["channel", "external_id"], name="mention_unique_delivery"
             )
         ]
+        # The command-center wall counts the last hours' posts per minute.
+        indexes = [models.Index(fields=["posted_at"], name="mention_posted_at")]
 
     def __str__(self) -> str:
         return f"{self.channel_id}:{self.external_id}"
@@ -214,6 +221,7 @@ class Reply(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="replies")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     state = models.CharField(max_length=16, choices=ReplyState.choices, default=ReplyState.DRAFT)
+    kind = models.CharField(max_length=8, choices=ReplyKind.choices, default=ReplyKind.ANSWER)
     body = models.TextField()
     body_sha256 = models.CharField(max_length=64)
     revision = models.PositiveIntegerField(default=1)
@@ -223,6 +231,16 @@ class Reply(models.Model):
     external_id = models.CharField(max_length=255, blank=True)
     external_url = models.URLField(max_length=2048, blank=True)
     failure_reason = models.CharField(max_length=500, blank=True)
+    # Made from a pre-approved template: which version, with which slot values. The body
+    # is that version's text with those values until someone edits it.
+    template_version = models.ForeignKey(
+        "approvals.TemplateVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replies",
+    )
+    template_slots = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -233,7 +251,7 @@ class Reply(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["ticket"],
-                condition=Q(state__in=ACTIVE_REPLY_STATES),
+                condition=Q(state__in=ACTIVE_REPLY_STATES, kind="answer"),
                 name="reply_one_active_per_ticket",
             )
         ]
@@ -261,3 +279,340 @@ class ReplyRevision(models.Model):
 
     def __str__(self) -> str:
         return f"Reply #{self.reply_id} r{self.number}"
+
+
+# --- Working together on a ticket: colleagues, internal notes, in-app notifications ------
+
+
+class InvitationRole(models.TextChoices):
+    ADVISE = "advise", "Advise"
+    # An invited drafter may write the reply; submitting and sending stay with the assignee.
+    DRAFT = "draft", "Draft the reply"
+
+
+class TicketInvitation(models.Model):
+    """A colleague asked to help on one ticket, whatever their role."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="invitations")
+    invitee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="ticket_invitations"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    role = models.CharField(max_length=8, choices=InvitationRole.choices)
+    message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "invitee"], name="invitation_once_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invitee_id} invited to ticket #{self.ticket_id} ({self.role})"
+
+
+class TicketNote(models.Model):
+    """An internal note on a ticket: never sent to the customer."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"Note #{self.pk} on ticket #{self.ticket_id}"
+
+
+class NotificationKind(models.TextChoices):
+    INVITATION = "invitation", "Invitation"
+    ASSIGNED = "assigned", "Ticket assigned"
+    # Written by the window and legal clocks (tickets/services/escalation.py).
+    WINDOW_WARNING = "window_warning", "Window warning"
+    WINDOW_BREACH = "window_breach", "Window breached"
+    LEGAL_AT_RISK = "legal_at_risk", "Legal review at risk"
+    LEGAL_ESCALATED = "legal_escalated", "Legal review escalated"
+
+
+class Notification(models.Model):
+    """An in-app notification for one user (the bell). Reviews waiting and tickets about to
+    breach are computed when read, so only events that happened once are stored."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=16, choices=NotificationKind.choices)
+    ticket = models.ForeignKey(
+        Ticket, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "read_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.recipient_id}"
+
+
+# --- Supervision: the customer's and the legal clock, escalations, the latency record -----
+
+
+class PlatformReplyWindow(models.Model):
+    """How long a platform lets a brand answer a customer at all (a messaging reply
+    window, say). A window policy longer than this is cut to it."""
+
+    platform = models.CharField(max_length=16, choices=Platform.choices, unique=True)
+    max_minutes = models.PositiveIntegerField()
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["platform"]
+        constraints = [
+            models.CheckConstraint(condition=Q(max_minutes__gte=1), name="reply_window_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}: answer within {self.max_minutes} min"
+
+
+class LegalClockMode(models.TextChoices):
+    SHARE = "share", "A share of the customer's time left at submission"
+    MINUTES = "minutes", "A fixed number of minutes"
+
+
+class LegalClock(models.Model):
+    """The legal clock's target (one row, id 1): from submission to decision."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    mode = models.CharField(
+        max_length=8, choices=LegalClockMode.choices, default=LegalClockMode.SHARE
+    )
+    share_pct = models.PositiveSmallIntegerField(
+        default=50, help_text="Share of the customer's time left when the draft went to legal."
+    )
+    minutes = models.PositiveIntegerField(default=15)
+    at_risk_pct = models.PositiveSmallIntegerField(
+        default=75, help_text="The reviewer is told once this share of the target is used."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(share_pct__gte=1, share_pct__lte=100), name="legal_clock_share_pct"
+            ),
+            models.CheckConstraint(condition=Q(minutes__gte=1), name="legal_clock_minutes"),
+            models.CheckConstraint(
+                condition=Q(at_risk_pct__gte=1, at_risk_pct__lte=99), name="legal_clock_at_risk"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.mode == LegalClockMode.MINUTES:
+            return f"legal decides within {self.minutes} min"
+        return f"legal decides within {self.share_pct}% of the time left"
+
+
+class LegalRotaEntry(models.Model):
+    """One lawyer on the legal rota. Primary reviewers hear first when a review is at
+    risk; at the target the review goes to the available backup with the fewest
+    reviews already escalated to them. With no rota at all, every lawyer is both."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="legal_rota"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    primary = models.BooleanField(default=True)
+    backup = models.BooleanField(default=True)
+    available = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name_plural = "legal rota"
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on the legal rota"
+
+
+class EscalationKind(models.TextChoices):
+    WINDOW_HALF = "window_50", "Half of the window used"
+    WINDOW_WARNING = "window_80", "80% of the window used"
+    WINDOW_BREACH = "window_breach", "Window breached"
+    LEGAL_AT_RISK = "legal_at_risk", "Legal review at risk"
+    LEGAL_ESCALATED = "legal_escalated", "Legal review escalated to a backup"
+
+
+class Escalation(models.Model):
+    """One warning or escalation, raised once per ticket, kind and clock.
+
+    The customer's clock starts at the customer's post (a follow-up after our answer
+    starts a new one); the legal clock at the submission for review. The unique
+    constraint is what makes a breach escalate exactly once, whoever checks.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="escalations")
+    kind = models.CharField(max_length=16, choices=EscalationKind.choices)
+    clock_started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    # The database's clock, never a worker's.
+    created_at = models.DateTimeField(db_default=Now())
+    recipients = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="+", blank=True)
+    # Legal escalations: the backup lawyer the review went to.
+    backup = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # What the notifications say (no customer text: it may hold personal data).
+    message = models.CharField(max_length=300)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    chat_posted_at = models.DateTimeField(null=True, blank=True)
+    delivery_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["ticket", "kind", "clock_started_at"], name="escalation_once_per_clock"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on ticket #{self.ticket_id}"
+
+
+class CycleOutcome(models.TextChoices):
+    PENDING = "pending", "Waiting for an answer"
+    ANSWERED = "answered", "Answered"
+    CLOSED = "closed", "Closed without an answer"
+    IGNORED = "ignored", "Ignored"
+
+
+class ResponseCycle(models.Model):
+    """One customer post (or run of posts) and our answer to it, stage by stage.
+
+    Rebuilt from the audit trail and the posts (tickets/cycles.py), so a follow-up that
+    reopens the ticket starts a new cycle and never overwrites the last one. Stage
+    durations follow the timeline posted → received → claimed → submitted → decided →
+    sent → replied: each is the time from the stage before it that happened, so they
+    add up to the first-response time.
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="cycles")
+    number = models.PositiveIntegerField()
+    channel = models.ForeignKey(
+        "connectors.ChannelAccount", on_delete=models.PROTECT, related_name="+"
+    )
+    mention = models.ForeignKey(
+        Mention, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    priority = models.CharField(max_length=8, choices=Priority.choices)
+    outcome = models.CharField(max_length=8, choices=CycleOutcome.choices)
+    regulated = models.BooleanField(default=False)
+    from_template = models.BooleanField(default=False)
+    template_version = models.ForeignKey(
+        "approvals.TemplateVersion",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    posted_at = models.DateTimeField()
+    deadline = models.DateTimeField()
+    received_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+    window_seconds = models.FloatField()
+    response_seconds = models.FloatField(null=True, blank=True)
+    ack_seconds = models.FloatField(null=True, blank=True)
+    within_window = models.BooleanField(null=True, blank=True)
+    connector_seconds = models.FloatField(null=True, blank=True)
+    queue_seconds = models.FloatField(null=True, blank=True)
+    drafting_seconds = models.FloatField(null=True, blank=True)
+    legal_seconds = models.FloatField(null=True, blank=True)
+    sending_seconds = models.FloatField(null=True, blank=True)
+    publishing_seconds = models.FloatField(null=True, blank=True)
+    # Time the drafts actually waited for a lawyer (every submission to its decision).
+    legal_wait_seconds = models.FloatField(null=True, blank=True)
+    reviews = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["posted_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "number"], name="cycle_unique_number")
+        ]
+        indexes = [
+            models.Index(fields=["posted_at"], name="cycle_posted_at"),
+            models.Index(
+                fields=["deadline"],
+                condition=Q(outcome="pending"),
+                name="cycle_pending_deadline",
+            ),
+            # The wall's "% within window today": answers and deadlines of today.
+            models.Index(fields=["replied_at"], name="cycle_replied_at"),
+            models.Index(fields=["deadline"], name="cycle_deadline"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Ticket #{self.ticket_id} cycle {self.number} ({self.outcome})"
+
+
+class SupervisionState(models.Model):
+    """One row: how far the latency record has read the audit trail."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    cycles_seq = models.PositiveBigIntegerField(default=0)
+    cycles_refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"latency record up to audit #{self.cycles_seq}"
+
+
+class LatencyDay(models.Model):
+    """The latency record's answered cycles summed per local day (by the customer's
+    post) and per dimension: what reports add up instead of reading every cycle.
+    Rebuilt from the cycles for every day a refresh touches (tickets/cycles.py)."""
+
+    day = models.DateField()
+    # all, channel, agent, reviewer, regulated, template, stage (key: the stage's
+    # index), hour (key: the hour of the day).
+    dimension = models.CharField(max_length=10)
+    # The channel or user id, 0/1 for yes/no; 0 for none.
+    key = models.BigIntegerField(default=0)
+    n = models.PositiveIntegerField(default=0)
+    within = models.PositiveIntegerField(default=0)
+    acked = models.PositiveIntegerField(default=0)
+    total = models.FloatField(default=0.0)
+    window = models.FloatField(default=0.0)
+    connector = models.FloatField(default=0.0)
+    queue = models.FloatField(default=0.0)
+    drafting = models.FloatField(default=0.0)
+    legal = models.FloatField(default=0.0)
+    sending = models.FloatField(default=0.0)
+    publishing = models.FloatField(default=0.0)
+
+    class Meta:
+        ordering = ["day", "dimension", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "dimension", "key"], name="latency_day_unique")
+        ]
+        indexes = [models.Index(fields=["dimension", "day"], name="latency_day_dimension")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.dimension}={self.key}: {self.n} answers"
