@@ -13,6 +13,7 @@ import json
 import logging
 
 from django.core.cache import cache
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
@@ -24,6 +25,9 @@ from connectors.selectors import channels_active_on
 from connectors.services import deliveries_wake, delivery_store, delivery_store_webhook
 
 logger = logging.getLogger(__name__)
+
+# Seconds a platform is asked to wait before retrying when the database is unavailable.
+RETRY_AFTER_SECONDS = 30
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:
@@ -38,8 +42,11 @@ def _connectors(platforms: tuple[str, ...]) -> list[Connector]:
 
 def _count_forged(platform: str) -> None:
     key = f"servicedesk:webhook:forged:{platform}"
-    if not cache.add(key, 1, timeout=None):
-        cache.incr(key)
+    try:
+        if not cache.add(key, 1, timeout=None):
+            cache.incr(key)
+    except Exception as exc:  # the counter is best-effort: Redis may be down
+        logger.warning("webhook %s: forged-delivery counter unavailable: %s", platform, exc)
 
 
 def _handshake(request: HttpRequest, connectors: list[Connector], label: str) -> HttpResponse:
@@ -58,6 +65,23 @@ def _handshake(request: HttpRequest, connectors: list[Connector], label: str) ->
 
 
 def _receive(request: HttpRequest, platforms: tuple[str, ...]) -> HttpResponse:
+    """Verify, store, answer — or answer 503 when the database cannot store the delivery.
+
+    A platform retries a delivery that was not acknowledged with a 2xx, so one that could
+    not be stored must never be: the 503 (with Retry-After) makes the platform send it
+    again, and the next request reconnects by itself."""
+    try:
+        return _verify_and_store(request, platforms)
+    except DatabaseError as exc:
+        logger.error("webhook %s: database unavailable, not acknowledged: %s", platforms[0], exc)
+        response = _error(
+            503, "storage_unavailable", "The delivery could not be stored; send it again later."
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+def _verify_and_store(request: HttpRequest, platforms: tuple[str, ...]) -> HttpResponse:
     connectors = _connectors(platforms)
     label = platforms[0]
     if request.method == "GET":

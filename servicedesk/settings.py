@@ -156,6 +156,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # A database that does not answer fails a request in seconds (a webhook then answers
+    # 503 and the platform retries) instead of holding a web process; a persistent
+    # connection that died is noticed and replaced before it is used.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
+        "DB_CONNECT_TIMEOUT", 5
+    )
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -165,6 +173,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
+            # Redis down or hung costs a request a second at most, never a web process.
+            "OPTIONS": {
+                "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", 1),
+                "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", 2),
+            },
         }
     }
 else:
