@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from approvals.models import Decision, LegalReview
 from servicedesk.audit import audit_record
 from servicedesk.errors import InvalidInput, RoleRequired, TransitionRefused
 from servicedesk.roles import LEGAL, has_role
+from tickets.clock import stamp_now
 from tickets.enums import ReplyState, TicketState
 from tickets.services.common import apply_transition, lock_reply, reply_editor_ids, sha256_text
 
@@ -53,7 +53,7 @@ def _review(*, reply_id: int, actor, decision: str, comment: str) -> LegalReview
                     comment=comment,
                     body_sha256=body_hash,
                     revision=reply.revision,
-                    submitted_at=ticket.submitted_at or timezone.now(),
+                    submitted_at=ticket.submitted_at or stamp_now(),
                 )
         except IntegrityError:
             raise TransitionRefused(

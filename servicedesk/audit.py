@@ -23,45 +23,59 @@ def _canonical(payload: dict[str, Any]) -> bytes:
     return _dumps(payload).encode()
 
 
-def _canonical_around_seq(payload: dict[str, Any]) -> tuple[str, str]:
-    """The canonical text split where the seq's value goes: (before, after).
+def _canonical_around(payload: dict[str, Any], *holes: str) -> list[str]:
+    """The canonical text split where the values of `holes` go: len(holes) + 1 parts.
 
-    before + str(seq) + after == _dumps(payload with that seq), because the canonical
-    form is the keys in sorted order, each `"key":value`, joined by commas.
+    Joining the parts with each hole's canonical value in between gives exactly
+    _dumps(payload with those values), because the canonical form is the keys in sorted
+    order, each `"key":value`, joined by commas. The holes must be in sorted order.
     """
+    if list(holes) != sorted(holes):
+        raise ValueError("the holes must be given in sorted order")
     parts = {key: f"{_dumps(key)}:{_dumps(value)}" for key, value in payload.items()}
-    keys = sorted(parts)
-    index = keys.index("seq")
-    before = "{" + "".join(parts[key] + "," for key in keys[:index]) + '"seq":'
-    after = "".join("," + parts[key] for key in keys[index + 1 :]) + "}"
-    return before, after
+    pieces, current = [], "{"
+    for index, key in enumerate(sorted(parts)):
+        separator = "," if index else ""
+        if key in holes:
+            pieces.append(current + separator + _dumps(key) + ":")
+            current = ""
+        else:
+            current += separator + parts[key]
+    pieces.append(current + "}")
+    return pieces
 
 
-# On PostgreSQL one statement locks the chain head, computes the new hash from the
-# previous one (sha256 over the previous hash and the canonical payload, exactly as
-# `event_hash` does), moves the head and inserts the event: one round trip instead of
-# three, with the head's row lock held to the end of the transaction as before.
+# On PostgreSQL one statement locks the chain head, reads the database's clock, computes
+# the new hash from the previous one (sha256 over the previous hash and the canonical
+# payload, exactly as `event_hash` does), moves the head and inserts the event: one round
+# trip instead of three, with the head's row lock held to the end of the transaction as
+# before. The time is the database's, written as `datetime.isoformat` writes it, so every
+# web process and worker stamps events with one clock whatever their own clocks say.
 _PG_APPEND = """
 WITH old AS (
-    SELECT seq, hash FROM servicedesk_auditchainhead WHERE id = 1 FOR UPDATE
+    SELECT seq, hash,
+           to_char(date_trunc('microseconds', clock_timestamp()) AT TIME ZONE 'UTC',
+                   'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00' AS at
+    FROM servicedesk_auditchainhead WHERE id = 1 FOR UPDATE
 ), head AS (
     UPDATE servicedesk_auditchainhead AS h
     SET seq = old.seq + 1,
         hash = encode(sha256(convert_to(
-            old.hash || %(before)s || (old.seq + 1)::text || %(after)s, 'UTF8')), 'hex')
+            old.hash || %(part0)s || '"' || old.at || '"' || %(part1)s
+            || (old.seq + 1)::text || %(part2)s, 'UTF8')), 'hex')
     FROM old
     WHERE h.id = 1
-    RETURNING h.seq, h.hash, old.hash AS prev_hash
+    RETURNING h.seq, h.hash, old.hash AS prev_hash, old.at::timestamptz AS created_at
 )
 INSERT INTO servicedesk_auditevent (
     seq, created_at, actor_id, actor_name, action, ticket_id, object_type, object_id,
     from_state, to_state, data, prev_hash, hash
 )
-SELECT head.seq, %(created_at)s, %(actor_id)s, %(actor_name)s, %(action)s, %(ticket_id)s,
+SELECT head.seq, head.created_at, %(actor_id)s, %(actor_name)s, %(action)s, %(ticket_id)s,
        %(object_type)s, %(object_id)s, %(from_state)s, %(to_state)s, %(data)s::jsonb,
        head.prev_hash, head.hash
 FROM head
-RETURNING id, seq, prev_hash, hash
+RETURNING id, seq, prev_hash, hash, created_at
 """
 
 
@@ -103,6 +117,8 @@ def audit_record(
     clean_data = json.loads(json.dumps(data or {}, default=str))
     authenticated = actor is not None and actor.is_authenticated
     event = AuditEvent(
+        # On PostgreSQL the append replaces this with the database's time (one clock for
+        # every process); the embedded SQLite database runs in this process, on its clock.
         created_at=timezone.now(),
         actor=actor if authenticated else None,
         actor_name=actor.get_username() if authenticated else "",
@@ -135,12 +151,13 @@ def _append_portable(event: AuditEvent) -> None:
 
 
 def _append_postgresql(event: AuditEvent) -> None:
-    event.seq = 0  # placeholder: the statement puts the real seq into the hashed text
-    before, after = _canonical_around_seq(event_payload(event))
+    # The statement puts the real seq and the database's time into the hashed text.
+    event.seq = 0
+    part0, part1, part2 = _canonical_around(event_payload(event), "created_at", "seq")
     params = {
-        "before": before,
-        "after": after,
-        "created_at": event.created_at,
+        "part0": part0,
+        "part1": part1,
+        "part2": part2,
         "actor_id": event.actor_id,
         "actor_name": event.actor_name,
         "action": event.action,
@@ -159,7 +176,7 @@ def _append_postgresql(event: AuditEvent) -> None:
             AuditChainHead.objects.get_or_create(id=1, defaults={"seq": 0, "hash": GENESIS_HASH})
             cursor.execute(_PG_APPEND, params)
             row = cursor.fetchone()
-    event.pk, event.seq, event.prev_hash, event.hash = row
+    event.pk, event.seq, event.prev_hash, event.hash, event.created_at = row
     event._state.adding = False
     event._state.db = connection.alias
 

@@ -18,6 +18,15 @@ from tests.factories import ChannelFactory, UserFactory
 from tickets.windows import windows_changed
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "process_clock: sets the time the services stamp by moving this process's clock,"
+        " which is the database's clock only on SQLite; left out on PostgreSQL, where"
+        " stamps take the database's time (see tests/supervision/test_cycles_db_clock.py)",
+    )
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `postgres` need row locks; `worker` tests need Redis too.
 
@@ -36,8 +45,10 @@ def pytest_collection_modifyitems(config, items):
         needs_pg = item.get_closest_marker("postgres") or item.get_closest_marker("worker")
         needs_redis = item.get_closest_marker("worker")
         needs_browser = item.get_closest_marker("browser")
+        needs_process_clock = item.get_closest_marker("process_clock")
         if (
             (needs_pg and not on_postgres)
+            or (needs_process_clock and on_postgres)
             or (needs_redis and not with_redis)
             or (needs_browser and without_browser)
         ):

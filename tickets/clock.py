@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from django.db import connection
 from django.db.models import FloatField, Func
+from django.utils import timezone
 
 
 class Epoch(Func):
@@ -45,6 +46,17 @@ def db_now() -> datetime:
         cursor.execute("SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'NOW')")
         value = cursor.fetchone()[0]
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def stamp_now() -> datetime:
+    """The time a stage stamp takes (received, claimed, submitted, sent, closed…).
+
+    On PostgreSQL, the database's clock: one clock for every web process and worker,
+    whatever theirs say. The embedded SQLite database runs inside this process, so there
+    the process's clock is the database's."""
+    if connection.vendor == "postgresql":
+        return db_now()
+    return timezone.now()
 
 
 def duration_text(seconds: float) -> str:

@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from connectors.base import InboundEvent
 from connectors.models import ChannelAccount
+from tickets.clock import stamp_now
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ def _new_threads_ingest(items: list[_Item]) -> set[int]:
     from tickets.windows import deadline_for
 
     items = sorted(items, key=lambda item: (item.channel.pk, item.event.external_id))
-    now = timezone.now()
+    now = stamp_now()
     with transaction.atomic():
         customer_of = _customers_upsert(items, now)
         tickets: list[Ticket] = []

@@ -82,3 +82,24 @@ def test_verify_audit_command_says_ok(capsys):
     call_command("verify_audit")
 
     assert "audit chain OK: 2 events verified" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_events_carry_the_database_time_whatever_the_process_clock_says():
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    from tickets.clock import db_now
+
+    wrong = timezone.now() - timedelta(hours=3)
+    with mock.patch("servicedesk.audit.timezone.now", return_value=wrong):
+        _append(2)
+    database_time = db_now()
+
+    events = list(AuditEvent.objects.order_by("seq"))
+    assert all(abs((database_time - event.created_at).total_seconds()) < 60 for event in events)
+    assert events[0].created_at <= events[1].created_at
+    assert audit_verify().ok  # the hash covers the time the database wrote

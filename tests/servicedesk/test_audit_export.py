@@ -14,15 +14,22 @@ from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
+from servicedesk import audit
 from servicedesk.audit import audit_record
 from servicedesk.audit_export import archive_due, export_events, verify_file
 from servicedesk.models import AuditArchive, AuditEvent
 
 
 def _events(count: int, *, days_ago: int = 0, **data) -> None:
-    """Append events; `days_ago` backdates them (the log itself can never be edited)."""
+    """Append events; `days_ago` backdates them (the log itself can never be edited).
+
+    PostgreSQL's append stamps the database's time, which no test can move: backdated
+    events go through the portable append (SQLite's), which hashes the time it is given."""
     at = timezone.now() - timedelta(days=days_ago)
-    with mock.patch("servicedesk.audit.timezone.now", return_value=at):
+    with (
+        mock.patch("servicedesk.audit.timezone.now", return_value=at),
+        mock.patch("servicedesk.audit._append_postgresql", audit._append_portable),
+    ):
         for number in range(count):
             with transaction.atomic():
                 audit_record(action="test.event", data={"n": number, **data})

@@ -33,12 +33,15 @@ def _stages(cycle: ResponseCycle) -> dict[str, float | None]:
 
 @pytest.fixture
 def base(worker_clock):
-    """Two hours ago, on the worker clock the services stamp their steps with."""
+    """Two hours ago, on the worker clock. Tests that time the steps with it are marked
+    `process_clock`: the stamps follow it only where the database's clock is this
+    process's (SQLite); test_cycles_db_clock.py shows PostgreSQL's stamps ignore it."""
     moment = timezone.now().replace(microsecond=0) - timedelta(hours=2)
     worker_clock.set(moment + timedelta(seconds=30))  # the post reaches us 30 s late
     return moment
 
 
+@pytest.mark.process_clock
 def test_an_unregulated_answer_is_one_cycle_with_its_stages(desk, base, worker_clock, refresh):
     ticket = customer_post(desk["channel"], posted_at=base)
 
@@ -62,6 +65,7 @@ def test_an_unregulated_answer_is_one_cycle_with_its_stages(desk, base, worker_c
     }
 
 
+@pytest.mark.process_clock
 def test_a_regulated_answer_spends_its_legal_minutes_in_the_legal_stage(
     desk, base, worker_clock, refresh
 ):
@@ -91,6 +95,7 @@ def test_a_regulated_answer_spends_its_legal_minutes_in_the_legal_stage(
     assert sum(value or 0 for value in _stages(cycle).values()) == cycle.response_seconds
 
 
+@pytest.mark.process_clock
 def test_changes_requested_count_toward_legal_and_only_lawyer_time_is_their_wait(
     desk, base, worker_clock, refresh
 ):
@@ -149,6 +154,7 @@ def test_a_follow_up_after_our_answer_starts_a_new_cycle_and_keeps_the_first(
     assert cycles[1].response_seconds is None
 
 
+@pytest.mark.process_clock
 def test_a_holding_reply_marks_the_cycle_acknowledged_not_answered(
     desk, base, worker_clock, refresh
 ):

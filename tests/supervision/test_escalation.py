@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.db import connection
 from django.test import TestCase
-from django.utils import timezone
 
 from servicedesk.models import AuditEvent
 from tests.supervision.conftest import LENDING, answer, customer_post
@@ -197,14 +196,18 @@ def test_a_worker_clock_minutes_off_changes_nothing(desk, worker_clock, skew):
 
 
 def _in_review(desk, worker_clock, *, submitted_minutes_ago: float, author=None):
-    """A regulated draft submitted for review that long ago (by the worker clock)."""
+    """A regulated draft submitted for review that long ago.
+
+    The submission is stamped with the database's clock, which no test can move: the
+    stamp is then set back, as if the draft had been submitted then."""
     author = author or desk["agent"]
     ticket = customer_post(desk["channel"], LENDING, minutes_ago=5)
     ticket_claim(ticket_id=ticket.pk, actor=author)
     reply = reply_create(ticket_id=ticket.pk, actor=author, body="Our rate is 6% APR.")
-    worker_clock.set(timezone.now() - timedelta(minutes=submitted_minutes_ago))
     reply_submit(reply_id=reply.pk, actor=author)
-    worker_clock.skew(seconds=0)
+    Ticket.objects.filter(pk=ticket.pk).update(
+        submitted_at=db_now() - timedelta(minutes=submitted_minutes_ago)
+    )
     return Ticket.objects.get(pk=ticket.pk)
 
 

@@ -14,6 +14,7 @@ from servicedesk.audit import audit_record
 from servicedesk.errors import InvalidInput, RoleRequired, TransitionRefused
 from servicedesk.roles import SUPERVISOR, has_role, is_desk_user
 from tickets import permissions as perms
+from tickets.clock import stamp_now
 from tickets.enums import TicketState
 from tickets.models import (
     InvitationRole,
@@ -146,7 +147,7 @@ def ticket_reassign(*, ticket_id: int, actor, assignee_id: int, reason: str = ""
         if ticket.state == TicketState.OPEN:
             apply_transition(ticket, "claim", actor)
         ticket.assignee = assignee
-        ticket.claimed_at = ticket.claimed_at or timezone.now()
+        ticket.claimed_at = ticket.claimed_at or stamp_now()
         ticket.save(update_fields=["state", "assignee", "claimed_at", "updated_at"])
         audit_record(
             action="ticket.reassign",

@@ -12,6 +12,7 @@ from django.utils import timezone
 from approvals.screening import screen
 from connectors.models import ChannelAccount
 from servicedesk.audit import audit_record
+from tickets.clock import stamp_now
 from tickets.enums import WORKING_STATES, TicketState
 from tickets.models import Customer, Mention, Reply, Ticket
 from tickets.services.common import apply_transition, lock_ticket
@@ -125,7 +126,7 @@ def _mention_create(
     reply_context: dict[str, Any],
     actor,
 ) -> IngestResult:
-    now = timezone.now()
+    now = stamp_now()
     customer = _customer_upsert(platform=channel.platform, author=author)
     screening = screen(text)
     parent_id = _thread_ticket_id(channel=channel, in_reply_to=in_reply_to_external_id)
@@ -285,7 +286,7 @@ def mention_delete(*, channel: ChannelAccount, external_id: str) -> Mention | No
         )
         if mention is None:
             return None
-        mention.deleted_at = timezone.now()
+        mention.deleted_at = stamp_now()
         mention.save(update_fields=["deleted_at"])
         audit_record(
             action="mention.deleted",

@@ -11,7 +11,6 @@ import uuid
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from approvals.models import ResponseTemplate, TemplatePurpose, TemplateState, TemplateVersion
 from approvals.screening import Screening, screen
@@ -26,6 +25,7 @@ from servicedesk.errors import (
     TransitionRefused,
 )
 from tickets import permissions as perms
+from tickets.clock import stamp_now
 from tickets.enums import ACTIVE_REPLY_STATES, ReplyKind, ReplyState, TicketState
 from tickets.models import Reply, ReplyRevision, Ticket
 from tickets.services.collab import invited_to_draft
@@ -273,7 +273,7 @@ def reply_submit(*, reply_id: int, actor) -> Reply:
                 code="unchanged_since_review",
             )
         from_state = apply_transition(ticket, "submit", actor)
-        ticket.submitted_at = timezone.now()
+        ticket.submitted_at = stamp_now()
         ticket.save(update_fields=["state", "submitted_at", "updated_at"])
         reply.state = ReplyState.IN_REVIEW
         reply.save(update_fields=["state", "updated_at"])
@@ -331,7 +331,7 @@ def reply_send(*, reply_id: int, actor) -> Reply:
         if refusal is None:
             transition_name = "retry" if ticket.state == TicketState.SEND_FAILED else "send"
             from_state = apply_transition(ticket, transition_name, actor)
-            ticket.sent_at = timezone.now()
+            ticket.sent_at = stamp_now()
             ticket.save(update_fields=["state", "sent_at", "updated_at"])
             reply.state = ReplyState.SENDING
             reply.failure_reason = ""
@@ -387,7 +387,7 @@ def reply_mark_published(*, reply_id: int, external_id: str, url: str) -> Reply:
         if reply.state != ReplyState.SENDING:
             return reply
         _, approval = legal_gate(ticket, reply)
-        now = timezone.now()
+        now = stamp_now()
         if reply.kind == ReplyKind.HOLDING:
             # Acknowledged, not answered: the ticket's own answer is still to come.
             from_state = ticket.state

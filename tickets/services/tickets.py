@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.utils import timezone
 
 from approvals.screening import Screening
 from servicedesk.audit import audit_record
 from servicedesk.errors import RoleRequired, TransitionRefused
 from tickets import permissions as perms
+from tickets.clock import stamp_now
 from tickets.enums import ACTIVE_REPLY_STATES, ReplyState
 from tickets.models import Reply, Ticket
 from tickets.services.common import apply_transition, lock_ticket, may_act_for_assignee
@@ -52,7 +52,7 @@ def ticket_claim(*, ticket_id: int, actor) -> Ticket:
         ticket = lock_ticket(ticket_id)
         from_state = apply_transition(ticket, "claim", actor)
         ticket.assignee = actor
-        ticket.claimed_at = ticket.claimed_at or timezone.now()
+        ticket.claimed_at = ticket.claimed_at or stamp_now()
         ticket.save(update_fields=["state", "assignee", "claimed_at", "updated_at"])
         audit_record(
             action="ticket.claim",
@@ -83,7 +83,7 @@ def _ticket_finish(*, ticket_id: int, actor, reason: str, transition_name: str) 
                 assignee=ticket.assignee.get_username(),
             )
         from_state = apply_transition(ticket, transition_name, actor)
-        ticket.closed_at = timezone.now()
+        ticket.closed_at = stamp_now()
         ticket.close_reason = reason
         ticket.save(update_fields=["state", "closed_at", "close_reason", "updated_at"])
         discarded = list(
