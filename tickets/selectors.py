@@ -367,10 +367,15 @@ def notifications_for(*, user, limit: int = 20) -> dict[str, Any]:
 
     Returns {"items": [...], "unread": n}; each item has kind, text, url, at.
     """
-    from tickets.models import Notification
+    from tickets.models import Notification, NotificationKind
 
     items: list[dict[str, Any]] = []
+    # A ticket the window checks already warned this user about is listed once.
+    warned: set[int] = set()
+    window_kinds = {NotificationKind.WINDOW_WARNING, NotificationKind.WINDOW_BREACH}
     for note in Notification.objects.filter(recipient=user, read_at__isnull=True)[:limit]:
+        if note.kind in window_kinds and note.ticket_id:
+            warned.add(note.ticket_id)
         items.append(
             {
                 "kind": note.kind,
@@ -407,7 +412,7 @@ def notifications_for(*, user, limit: int = 20) -> dict[str, Any]:
     for ticket in mine:
         window = (ticket.deadline - ticket.posted_at).total_seconds() or 1
         used = (now - ticket.posted_at).total_seconds() / window
-        if used >= 0.8:
+        if used >= 0.8 and ticket.pk not in warned:
             verb = "has breached its window" if used >= 1 else "is about to breach its window"
             items.append(
                 {

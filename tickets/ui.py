@@ -29,6 +29,7 @@ from django.utils.safestring import SafeString
 
 from servicedesk.errors import ApplicationError, NotFound, RoleRequired
 from servicedesk.roles import ADMIN, AGENT, LEGAL, SUPERVISOR, has_role, role_names
+from tickets.clock import duration_text
 from tickets.enums import ReplyState, TicketState
 
 # No inline script or style anywhere: htmx runs with eval off and its indicator styles
@@ -175,15 +176,7 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def fmt_duration(seconds: float) -> str:
-    total = int(abs(seconds))
-    if total >= 86400:
-        return f"{total // 86400}d {total % 86400 // 3600}h"
-    if total >= 3600:
-        return f"{total // 3600}h {total % 3600 // 60:02d}m"
-    if total >= 60:
-        return f"{total // 60}m {total % 60:02d}s"
-    return f"{total}s"
+fmt_duration = duration_text  # the pages and the supervision messages write time alike
 
 
 def countdown(ticket, now: datetime) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from connectors.models import SimulatedPost
 from servicedesk.models import AuditEvent
 from tests.factories import UserFactory
 from tickets.models import Notification, Reply, Ticket, TicketInvitation, TicketNote
+from tickets.selectors import notifications_for
 from tickets.services import reply_create, reply_submit, ticket_claim
 from tickets.services.collab import ticket_invite
 
@@ -715,6 +716,23 @@ def test_bell_warns_the_assignee_of_a_ticket_about_to_breach(web, agent, post):
     html = _html(web(agent).get("/notifications/"))
 
     assert f"Ticket #{ticket.pk} is about to breach its window." in html
+
+
+def test_bell_lists_a_ticket_the_window_check_already_warned_about_once(web, agent, post):
+    from tickets.services.escalation import escalations_check
+
+    ticket = post()
+    ticket_claim(ticket_id=ticket.pk, actor=agent)
+    now = timezone.now()
+    Ticket.objects.filter(pk=ticket.pk).update(
+        posted_at=now - timedelta(minutes=9), deadline=now + timedelta(minutes=1)
+    )
+    escalations_check()  # the 80% warning, stored for the assignee
+
+    bell = notifications_for(user=agent)
+
+    assert [item["url"] for item in bell["items"]] == [f"/tickets/{ticket.pk}/"]
+    assert Notification.objects.filter(recipient=agent, ticket=ticket).count() == 1
 
 
 def test_opening_the_ticket_marks_its_invitation_read(web, agent, agent2, post):
