@@ -30,7 +30,7 @@ demo: $(STAMP)
 	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/  (API tokens are printed above)."
 	@echo "  A simulated stream of customer posts is arriving on the channel 'sim'. Ctrl-C stops everything."
 	@echo
-	@DEBUG=1 $(PY) manage.py simulate_mentions --interval 8 > demo-stream.log 2>&1 & \
+	@DEBUG=1 $(PY) manage.py simulate_mentions --interval 8 --beat > demo-stream.log 2>&1 & \
 	  stream=$$!; trap 'kill $$stream 2>/dev/null' EXIT INT TERM; \
 	  DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
