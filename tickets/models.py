@@ -606,6 +606,10 @@ class LatencyDay(models.Model):
     legal = models.FloatField(default=0.0)
     sending = models.FloatField(default=0.0)
     publishing = models.FloatField(default=0.0)
+    # {whole seconds: answers} of the first-response time (for `stage`, of the stage's
+    # time): the reports rank a period's answers from these (tickets/cycles.py). Empty
+    # for `hour`.
+    histogram = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["day", "dimension", "key"]

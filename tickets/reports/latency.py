@@ -13,15 +13,15 @@ Definitions (the README repeats them):
 
 How: counts and sums come from the per-day sums the latency record keeps (LatencyDay),
 with the cycles themselves only for the part-days at the ends of the period; the
-percentiles rank the period's answers themselves (on PostgreSQL one sort per ranked
-column, elsewhere a histogram of whole seconds).
+percentiles rank the period's answers from histograms of whole seconds, the days' kept
+with their sums, the part-days' counted from the cycles.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -29,7 +29,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Count, F, Q, QuerySet
 from django.db.models.functions import Coalesce, Floor, Now, TruncDay, TruncHour
 from django.utils import timezone
 
@@ -42,6 +42,7 @@ from tickets.cycles import (
     STAGE_LABELS,
     STAGE_NAMES,
     SUM_FIELDS,
+    cycle_histograms,
     cycle_sums,
     day_bounds,
 )
@@ -213,52 +214,59 @@ def _histogram_ranks(queryset: QuerySet, key, field: str) -> dict[Any, dict[str,
     return {key: percentiles(histogram) for key, histogram in histograms.items()}
 
 
+_DAYS_HISTOGRAM_SQL = f"""
+SELECT d.key, e.key::integer, SUM(e.value::bigint)
+FROM {LatencyDay._meta.db_table} AS d, jsonb_each_text(d.histogram) AS e
+WHERE d.dimension = %s AND d.day >= %s AND d.day <= %s
+GROUP BY d.key, e.key::integer
+"""  # noqa: S608 (constants)
+
+
+def _histograms(period: Period, dimension: str) -> dict[int, Counter]:
+    """The period's answers per key of `dimension` as histograms of whole seconds: the
+    whole days' from LatencyDay, the part-days' counted from the cycles."""
+    out: dict[int, Counter] = defaultdict(Counter)
+    days, parts = _pieces(period)
+    if days and connection.vendor == "postgresql":
+        # Added up in the database: a month of agents' days is a million (seconds, n)
+        # pairs, and only the merged ones travel.
+        with connection.cursor() as cursor:
+            cursor.execute(_DAYS_HISTOGRAM_SQL, [dimension, days[0], days[-1]])
+            for key, seconds, n in cursor.fetchall():
+                out[key][seconds] = n
+    elif days:
+        rows = LatencyDay.objects.filter(
+            dimension=dimension, day__gte=days[0], day__lte=days[-1]
+        ).values_list("key", "histogram")
+        for key, histogram in rows:
+            counter = out[key]
+            for seconds, n in histogram.items():
+                counter[int(seconds)] += n
+    for start, end, _ in parts:
+        cycles = ResponseCycle.objects.filter(posted_at__gte=start, posted_at__lt=end)
+        for key, histogram in cycle_histograms(cycles, dimension).items():
+            out[key].update(histogram)
+    return out
+
+
 OVERALL = "overall"
 
 
 def _ranks(period: Period, group_by: str | None) -> dict[Any, dict[str, int | None]]:
     """p50/p90/p99 of the first-response time per group key (as _key gives it), and
     OVERALL; for `stage`, per stage name and OVERALL."""
-    answered = _answered(period)
-    params = [period.since, period.until]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if group_by == "stage":
-                columns = ", ".join(
-                    _RANKS.format(field) for field in ("response_seconds", *SUM_FIELDS.values())
-                )
-                cursor.execute(f"SELECT {columns} {_ANSWERED_SQL}", params)  # noqa: S608
-                row = cursor.fetchone()
-                return {
-                    OVERALL: _pg_ranks(row[0]),
-                    **{name: _pg_ranks(row[1 + i]) for i, name in enumerate(SUM_FIELDS)},
-                }
-            if group_by in _KEYS:
-                key = _KEYS[group_by]
-                cursor.execute(
-                    f"SELECT {key}, GROUPING({key}), "  # noqa: S608 (constants)
-                    + _RANKS.format("response_seconds")
-                    + f" {_ANSWERED_SQL} GROUP BY ROLLUP({key})",
-                    params,
-                )
-                return {
-                    (OVERALL if total else _key(key_value)): _pg_ranks(ranks)
-                    for key_value, total, ranks in cursor.fetchall()
-                }
-            cursor.execute(
-                f"SELECT {_RANKS.format('response_seconds')} {_ANSWERED_SQL}",  # noqa: S608
-                params,
-            )
-            return {OVERALL: _pg_ranks(cursor.fetchone()[0])}
-    result = {OVERALL: _histogram_ranks(answered, Value(0), "response_seconds").get(0, _NO_RANKS)}
+    overall = _histograms(period, "all").get(0)
+    result: dict[Any, dict[str, int | None]] = {
+        OVERALL: percentiles(list(overall.items())) if overall else dict(_NO_RANKS)
+    }
     if group_by == "stage":
-        for name, field in SUM_FIELDS.items():
-            result[name] = _histogram_ranks(answered, Value(0), field).get(0, _NO_RANKS)
+        stages = _histograms(period, "stage")
+        for index, name in enumerate(SUM_FIELDS):
+            histogram = stages.get(index)
+            result[name] = percentiles(list(histogram.items())) if histogram else dict(_NO_RANKS)
     elif group_by in _KEYS:
-        for key, ranks in _histogram_ranks(
-            answered, F(_KEYS[group_by]), "response_seconds"
-        ).items():
-            result[_key(key)] = ranks
+        for key, histogram in _histograms(period, group_by).items():
+            result[key] = percentiles(list(histogram.items()))
     return result
 
 
