@@ -104,12 +104,15 @@ class RawDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reprocess the selected deliveries")
     def reprocess(self, request, queryset):
-        from connectors.tasks import delivery_process_task
+        from connectors.services import deliveries_wake
 
         ids = list(queryset.exclude(status="processed").values_list("pk", flat=True))
-        queryset.filter(pk__in=ids).update(status="pending")
-        for delivery_id in ids:
-            delivery_process_task.delay(delivery_id=delivery_id)
+        # Back in the workers' queue with a fresh count of attempts: claimed by the next
+        # drain, or by the sweep if the broker cannot be reached now — never stranded.
+        queryset.filter(pk__in=ids).update(
+            status="pending", attempts=0, next_attempt_at=None, error=""
+        )
+        deliveries_wake()
         messages.info(request, f"{len(ids)} delivery(ies) queued for processing.")
 
     def has_change_permission(self, request, obj=None):

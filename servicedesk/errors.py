@@ -61,6 +61,12 @@ class TransitionRefused(ApplicationError):
     default_message = "This action is not allowed in the current state."
 
 
+class ServiceUnavailable(ApplicationError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    default_message = "The database cannot be reached just now; try again shortly."
+
+
 class PayloadTooLarge(ApplicationError):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     code = "payload_too_large"

@@ -1,8 +1,16 @@
+import logging
+
 from django.conf import settings
-from django.http import HttpResponsePermanentRedirect
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.urls import is_valid_path
 
-from servicedesk.errors import PayloadTooLarge, json_error
+from servicedesk.errors import PayloadTooLarge, ServiceUnavailable, json_error
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait when the database is unavailable.
+RETRY_AFTER_SECONDS = 30
 
 
 class BodySizeLimitMiddleware:
@@ -46,3 +54,40 @@ class ApiSlashRedirectMiddleware:
                 location = request.get_full_path(force_append_slash=True)
                 return HttpResponsePermanentRedirect(location, preserve_request=True)
         return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A database that cannot be reached answers 503 with Retry-After — JSON
+    `service_unavailable` on the API, a short page elsewhere — not a 500: nothing is
+    wrong with the request, and it will work again by itself once the database is back
+    (each request reconnects)."""
+
+    json_prefixes = ("/api/", "/connectors/", "/metrics")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        return database_unavailable_response(request, exception)
+
+
+def database_unavailable_response(request, exception) -> HttpResponse | None:
+    """The 503 for an unreachable database; None for any other exception. Also used by
+    the 500 handler, for what fails in a middleware before any view runs."""
+    if not isinstance(exception, OperationalError | InterfaceError):
+        return None
+    logger.error("database unavailable: %s %s: %s", request.method, request.path, exception)
+    if request.path.startswith(DatabaseUnavailableMiddleware.json_prefixes):
+        response = json_error(ServiceUnavailable())
+    else:
+        response = HttpResponse(
+            "The desk cannot reach its database just now. This page will work again by"
+            " itself shortly: reload it in a minute.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

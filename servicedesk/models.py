@@ -96,3 +96,54 @@ class AuditArchive(models.Model):
 
     def __str__(self) -> str:
         return f"audit #{self.from_seq}–#{self.to_seq} → {self.path}"
+
+
+class DeadLetterKind(models.TextChoices):
+    DELIVERY = "delivery", "Delivery"
+    TASK = "task", "Task"
+
+
+class DeadLetter(models.Model):
+    """Work the desk gave up on and set aside for a person: a raw delivery whose every
+    attempt failed, or a Celery task that failed with no retry left.
+
+    Written by `servicedesk.dead_letters.dead_letter_record`. While one is unresolved,
+    the same poison failing again counts another occurrence on it (one alert, not one
+    per attempt). Rows are never deleted, so their sum is a counter (/metrics)."""
+
+    kind = models.CharField(max_length=8, choices=DeadLetterKind.choices)
+    # What failed, for a person: "RawDelivery #42", "connectors.channel_poll[<task id>]".
+    reference = models.CharField(max_length=255)
+    # The same poison: a delivery, or a task name with its arguments (ids only).
+    key = models.CharField(max_length=255, editable=False)
+    delivery_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    task_name = models.CharField(max_length=200, blank=True, editable=False)
+    task_id = models.CharField(max_length=64, blank=True, editable=False)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=1)
+    occurrences = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(editable=False)
+    last_seen_at = models.DateTimeField(editable=False)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Two workers failing on the same poison at once still make one open letter.
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="dead_letter_one_open_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "resolved_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.reference}"

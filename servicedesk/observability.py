@@ -9,8 +9,9 @@
 - `/metrics` (Prometheus text format): requests by method, route and status, and
   figures read from the database on each scrape — tickets by state, working tickets
   past their deadline, deliveries and outbox messages waiting, publish failures,
-  connector lag — so every web process reports the same numbers. Request counters
-  are per process unless `PROMETHEUS_MULTIPROC_DIR` is set (gunicorn.conf.py sets it).
+  connector lag, dead letters — so every web process reports the same numbers. Request
+  counters are per process unless `PROMETHEUS_MULTIPROC_DIR` is set (gunicorn.conf.py
+  sets it).
 """
 
 from __future__ import annotations
@@ -192,6 +193,40 @@ class DatabaseCollector:
                 success.add_metric([name], last.timestamp())
         yield lag
         yield success
+        yield from _dead_letter_metrics()
+
+
+def _dead_letter_metrics():
+    """Read from the table rather than counted in memory: the letters are written by
+    Celery workers, which serve no /metrics, and every web process must report the same
+    figure. Rows are never deleted, so the sum of their occurrences only grows."""
+    from django.db.models import Count, Q, Sum
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    from servicedesk.models import DeadLetter, DeadLetterKind
+
+    rows = {
+        row["kind"]: row
+        for row in DeadLetter.objects.values("kind")
+        .annotate(total=Sum("occurrences"), open=Count("id", filter=Q(resolved_at__isnull=True)))
+        .order_by()
+    }
+    total = CounterMetricFamily(
+        "servicedesk_dead_letters",
+        "Work given up on and set aside for a person (deliveries, tasks), each failure.",
+        labels=["kind"],
+    )
+    waiting = GaugeMetricFamily(
+        "servicedesk_dead_letters_open",
+        "Dead letters nobody has marked resolved yet.",
+        labels=["kind"],
+    )
+    for kind in DeadLetterKind.values:
+        row = rows.get(kind, {})
+        total.add_metric([kind], row.get("total") or 0)
+        waiting.add_metric([kind], row.get("open") or 0)
+    yield total
+    yield waiting
 
 
 def _broker_depth() -> int:

@@ -41,7 +41,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         for model in ("legalrotaentry", "platformreplywindow")
         for verb in ("view", "add", "change", "delete")
     ]
-    + ["tickets.view_escalation", "tickets.view_responsecycle"],
+    + ["tickets.view_escalation", "tickets.view_responsecycle"]
+    # Dead letters: supervisors are alerted to them and mark them resolved.
+    + ["servicedesk.view_deadletter", "servicedesk.change_deadletter"],
     ADMIN: [f"{app}.view_{model}" for app, model in _READ_MODELS]
     + [
         f"{app}.{verb}_{model}"
@@ -54,6 +56,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         for verb in ("add", "change", "delete")
     ]
     + ["connectors.change_rawdelivery"]
+    + ["servicedesk.view_deadletter", "servicedesk.change_deadletter"]
     + ["auth.view_user", "auth.add_user", "auth.change_user", "auth.view_group"],
 }
 

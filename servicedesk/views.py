@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from django.conf import settings
 from django.db import connection
@@ -83,6 +84,11 @@ def not_found(request, exception=None):
 
 
 def error(request):
+    from servicedesk.middleware import database_unavailable_response
+
+    unavailable = database_unavailable_response(request, sys.exc_info()[1])
+    if unavailable is not None:
+        return unavailable
     if request.path.startswith(_JSON_PREFIXES):
         return JsonResponse(
             {"code": "server_error", "message": "Something went wrong on our side."}, status=500

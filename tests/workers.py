@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +21,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.error import HTTPError
 from urllib.parse import quote
+from urllib.request import urlopen
 
 from django.conf import settings
 from django.db import connection
@@ -137,40 +140,9 @@ def celery_worker(database: str, log_path: Path) -> Iterator[Worker]:
     With the solo pool the worker's main process runs the tasks itself: its pid is the
     process inside a task (the one a test kills to interrupt one).
     """
-    nodename = f"sdtest-{uuid.uuid4().hex[:8]}@localhost"
-    was_eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    celery_app.control.purge()
-    command = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "servicedesk",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        settings.CELERY_TASK_DEFAULT_QUEUE,
-        "--loglevel=INFO",
-        "-n",
-        nodename,
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    process = spawn(command, subprocess_env(database), log_path)
-    running = Worker(process.process, log_path, nodename)
-    try:
-        running.wait_for(
-            lambda: celery_app.control.ping(destination=[nodename], timeout=0.5),
-            "the worker to answer a ping",
-            timeout=READY_TIMEOUT,
-        )
+    with celery_worker_with(database, log_path) as running:
         yield running
-    finally:
-        celery_app.conf.task_always_eager = was_eager
-        running.stop()
-        if running.process.returncode not in (0, -signal.SIGTERM, -signal.SIGKILL):
+        if running.process.poll() not in (None, 0, -signal.SIGTERM, -signal.SIGKILL):
             print(f"celery worker exited with {running.process.returncode}:\n{running.log_tail()}")
 
 
@@ -219,3 +191,134 @@ def sockets_to(pid: int, port: int) -> list[str]:
             if remote_port == port and fields[9] in inodes:
                 states.append(fields[3])
     return states
+
+
+# ---- a web server, and a worker with its own environment (tests/reliability) ----------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WebServer(Process):
+    def __init__(self, process: subprocess.Popen, log_path: Path, port: int):
+        super().__init__(process, log_path)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+
+    def booted_workers(self) -> int:
+        """Worker processes gunicorn has started so far (a restarted one counts again)."""
+        return len(re.findall(r"Booting worker with pid", self.log()))
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urlopen(url, timeout=2):  # noqa: S310 - our own server on 127.0.0.1
+            return True
+    except HTTPError:
+        return True  # an answer all the same (503 while a dependency is down)
+    except OSError:
+        return False
+
+
+@contextmanager
+def gunicorn_server(
+    database: str, log_path: Path, *, workers: int = 2, env: dict[str, str] | None = None
+) -> Iterator[WebServer]:
+    """gunicorn as production runs it (servicedesk/gunicorn_conf.py, servicedesk.wsgi,
+    DEBUG=0) on a free port of 127.0.0.1, stopped afterwards. `env` overrides the
+    environment (REDIS_URL through a proxy, say)."""
+    port = free_port()
+    extra = {
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": str(workers),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "PROMETHEUS_MULTIPROC_DIR": str(log_path.parent / f"{log_path.stem}-metrics"),
+        **(env or {}),
+    }
+    Path(extra["PROMETHEUS_MULTIPROC_DIR"]).mkdir(exist_ok=True)
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(Path(settings.BASE_DIR) / "servicedesk" / "gunicorn_conf.py"),
+        "servicedesk.wsgi",
+    ]
+    process = spawn(command, subprocess_env(database, **extra), log_path)
+    server = WebServer(process.process, log_path, port)
+    try:
+        server.wait_for(
+            lambda: server.booted_workers() >= workers and _answers(f"{server.url}/healthz"),
+            "gunicorn to answer",
+            timeout=READY_TIMEOUT,
+        )
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def celery_worker_with(
+    database: str,
+    log_path: Path,
+    *,
+    env: dict[str, str] | None = None,
+    pool: str = "solo",
+    concurrency: int = 1,
+) -> Iterator[Worker]:
+    """`celery_worker`, with environment overrides (REDIS_URL through a proxy, say) and
+    a choice of pool. The broker's queue is purged first, with the "drain queued" mark
+    (its drain purged, it would hold back wake-ups for WAKE_TIMEOUT seconds), and this
+    process stops running tasks eagerly while the worker runs."""
+    from django.core.cache import cache
+
+    from connectors.services.deliveries import WAKE_KEY
+
+    nodename = f"sdtest-{uuid.uuid4().hex[:8]}@localhost"
+    was_eager = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    celery_app.control.purge()
+    cache.delete(WAKE_KEY)
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "servicedesk",
+        "worker",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        "-Q",
+        settings.CELERY_TASK_DEFAULT_QUEUE,
+        "--loglevel=INFO",
+        "-n",
+        nodename,
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    process = spawn(command, subprocess_env(database, **(env or {})), log_path)
+    running = Worker(process.process, log_path, nodename)
+    try:
+        running.wait_for(
+            lambda: celery_app.control.ping(destination=[nodename], timeout=0.5),
+            "the worker to answer a ping",
+            timeout=READY_TIMEOUT,
+        )
+        yield running
+    finally:
+        celery_app.conf.task_always_eager = was_eager
+        running.stop()
+        celery_app.control.purge()
+
+
+def worker_idle(worker: Worker) -> bool:
+    """Every task the worker received so far has finished (succeeded, raised or was
+    set to retry), by its log."""
+    finished = re.findall(
+        r"Task [\w.]+\[([0-9a-f-]{36})\] (?:succeeded|raised|retry)", worker.log()
+    )
+    return sorted(worker.received_task_ids()) == sorted(finished)

@@ -337,6 +337,8 @@ class NotificationKind(models.TextChoices):
     WINDOW_BREACH = "window_breach", "Window breached"
     LEGAL_AT_RISK = "legal_at_risk", "Legal review at risk"
     LEGAL_ESCALATED = "legal_escalated", "Legal review escalated"
+    # Written by servicedesk/dead_letters.py for supervisors: no ticket, a link to the admin.
+    DEAD_LETTER = "dead_letter", "Dead letter"
 
 
 class Notification(models.Model):

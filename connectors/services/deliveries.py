@@ -36,6 +36,7 @@ from connectors.base import Connector, ConnectorError, InboundEvent, PermanentEr
 from connectors.models import ChannelAccount, DeliveryKind, DeliveryStatus, RawDelivery
 from connectors.registry import connector_for
 from connectors.services.ingest import events_ingest
+from servicedesk.dead_letters import dead_letter_record_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,9 @@ def delivery_store_webhook(
             f"INSERT INTO {table} ({', '.join(_COLUMNS)}) "  # noqa: S608 (no user input)
             f"VALUES {', '.join([values] * len(channels))} RETURNING id"
         )
+        # Django's health check first (CONN_HEALTH_CHECKS): a persistent connection that
+        # died with a database restart is replaced here, not failed on.
+        connection.close_if_health_check_failed()
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params)
@@ -327,6 +331,7 @@ def _outcomes_record(works: list[_Work], now: datetime) -> None:
     """One UPDATE per distinct outcome (a busy batch has one or two), then the health of
     each channel the batch concerns."""
     groups: dict[tuple, tuple[dict, list[int]]] = {}  # same new values → one UPDATE
+    gave_up: list[RawDelivery] = []
     for work in works:
         delivery = work.delivery
         if work.retry and delivery.attempts < DELIVERY_MAX_ATTEMPTS:
@@ -336,6 +341,7 @@ def _outcomes_record(works: list[_Work], now: datetime) -> None:
         else:
             if work.retry:  # the last attempt: left failed, for a person to reprocess
                 work.errors.append(f"gave up after {delivery.attempts} attempts: {work.retry}")
+                gave_up.append(delivery)
             delivery.status = DeliveryStatus.FAILED if work.errors else DeliveryStatus.PROCESSED
             delivery.error = "\n".join(work.errors)[:10000]
             delivery.processed_at = now
@@ -354,8 +360,18 @@ def _outcomes_record(works: list[_Work], now: datetime) -> None:
                 )
         key = tuple(sorted((name, str(value)) for name, value in values.items()))
         groups.setdefault(key, (values, []))[1].append(delivery.pk)
-    for values, ids in groups.values():
-        RawDelivery.objects.filter(pk__in=ids).update(**values)
+    # A delivery given up on is failed and dead-lettered together: if the letter cannot
+    # be written, it stays pending with its attempts spent, for deliveries_give_up.
+    with transaction.atomic():
+        for values, ids in groups.values():
+            RawDelivery.objects.filter(pk__in=ids).update(**values)
+        for delivery in gave_up:
+            dead_letter_record_delivery(
+                delivery_id=delivery.pk,
+                platform=delivery.platform,
+                error=delivery.error,
+                attempts=delivery.attempts,
+            )
 
     by_channel: dict[int, list[_Work]] = {}
     for work in works:
@@ -388,16 +404,25 @@ def deliveries_give_up(*, now: datetime | None = None) -> int:
     died each time: one that crashes its worker, say) are marked failed, with the reason,
     for a person to look at and reprocess. How many."""
     now = now or timezone.now()
-    return RawDelivery.objects.filter(
-        status=DeliveryStatus.PENDING,
-        attempts__gte=DELIVERY_MAX_ATTEMPTS,
-        next_attempt_at__lte=now,
-    ).update(
-        status=DeliveryStatus.FAILED,
-        processed_at=now,
-        next_attempt_at=None,
-        error=f"Gave up: {DELIVERY_MAX_ATTEMPTS} attempts were claimed and none finished.",
-    )
+    error = f"Gave up: {DELIVERY_MAX_ATTEMPTS} attempts were claimed and none finished."
+    with transaction.atomic():
+        abandoned = list(
+            RawDelivery.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=DeliveryStatus.PENDING,
+                attempts__gte=DELIVERY_MAX_ATTEMPTS,
+                next_attempt_at__lte=now,
+            )
+            .values_list("pk", "platform", "attempts")
+        )
+        RawDelivery.objects.filter(pk__in=[pk for pk, _, _ in abandoned]).update(
+            status=DeliveryStatus.FAILED, processed_at=now, next_attempt_at=None, error=error
+        )
+        for pk, platform, attempts in abandoned:
+            dead_letter_record_delivery(
+                delivery_id=pk, platform=platform, error=error, attempts=attempts
+            )
+    return len(abandoned)
 
 
 def delivery_due(*, now: datetime | None = None) -> list[int]:
