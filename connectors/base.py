@@ -14,15 +14,20 @@ Errors: `TransientError` (retry, honouring `retry_after`), `PermanentError` (no 
 
 from __future__ import annotations
 
+import hmac
+import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 from connectors.models import ChannelAccount
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,40 @@ class SettingSpec:
     required: bool = False
     secret: bool = False
     help: str = ""
+    # value -> what is wrong with it (refused by channel_add), or None.
+    check: Callable[[str], str | None] | None = None
+
+
+def aware_datetime_problem(value: str) -> str | None:
+    """What is wrong with an ISO 8601 date and time with its UTC offset, or None ("" is
+    fine: not set)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        return (
+            f"{value!r} is not an ISO 8601 date and time with its UTC offset, "
+            "e.g. 2026-12-01T09:00:00+00:00 (or …Z)."
+        )
+    return None
+
+
+# A rotation's overlap: the previous secret is refused from this moment on.
+PREVIOUS_SECRET_UNTIL = SettingSpec(
+    "previous_secret_until",
+    help="ISO 8601 date and time with offset: the previous secret is refused from then on",
+    check=aware_datetime_problem,
+)
+
+
+def signature_matches(candidates: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Does any (given, expected) pair match? Every pair is compared, each in constant
+    time: no early exit tells a caller which secret came close."""
+    results = [hmac.compare_digest(given, expected) for given, expected in candidates]
+    return any(results)
 
 
 @dataclass(frozen=True)
@@ -138,6 +177,25 @@ class Connector:
 
     def base_url(self, default: str) -> str:
         return (self.channel.setting("base_url") or default).rstrip("/")
+
+    def previous_secret(self, key: str) -> str:
+        """The secret a rotation replaced, stored under `key`, while the overlap lasts:
+        "" once `previous_secret_until` has passed (or if it cannot be read — refused
+        rather than trusted for ever). For checking signatures only, never for anything
+        sent out."""
+        secret = self.channel.setting(key)
+        until = self.channel.setting("previous_secret_until")
+        if not secret or not until:
+            return secret
+        if aware_datetime_problem(until) is not None:
+            logger.warning(
+                "channel %s: previous_secret_until %r is not a date and time with an "
+                "offset; the previous secret is refused",
+                self.channel.name,
+                until,
+            )
+            return ""
+        return secret if timezone.now() < datetime.fromisoformat(until) else ""
 
     # ---- webhooks -------------------------------------------------------------------
     def handshake(self, request: HttpRequest) -> HttpResponse | None:

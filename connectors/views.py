@@ -2,7 +2,8 @@
 
 Platforms give a webhook a few seconds and send many at once, so a delivery costs as
 little as it can: plain Django views (no session, user or CSRF token is ever looked at),
-the accounts from the per-process cache, the signature checked over the raw bytes, one
+the client address's rate limits in one cache call (connectors/ratelimit.py), the
+accounts from the per-process cache, the signature checked over the raw bytes, one
 INSERT committed on its own, and a wake-up that is one cache call — not a broker message
 per delivery (see connectors/services/deliveries.py).
 """
@@ -20,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from connectors.base import Connector, ConnectorError
 from connectors.models import DeliveryKind, DeliveryStatus
+from connectors.ratelimit import client_address, webhook_admit, webhook_forged_count
 from connectors.registry import connector_for
 from connectors.selectors import channels_active_on
 from connectors.services import deliveries_wake, delivery_store, delivery_store_webhook
@@ -49,7 +51,19 @@ def _count_forged(platform: str) -> None:
         logger.warning("webhook %s: forged-delivery counter unavailable: %s", platform, exc)
 
 
-def _handshake(request: HttpRequest, connectors: list[Connector], label: str) -> HttpResponse:
+def _rate_limited(retry_after: int) -> JsonResponse:
+    response = _error(
+        429,
+        "rate_limited",
+        f"Too many requests from this address; try again in {retry_after} seconds.",
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def _handshake(
+    request: HttpRequest, connectors: list[Connector], label: str, address: str
+) -> HttpResponse:
     answers = []
     for connector in connectors:
         try:
@@ -60,6 +74,7 @@ def _handshake(request: HttpRequest, connectors: list[Connector], label: str) ->
         if answer is not None and answer.status_code == 200:
             return answer
     if any(answer is not None for answer in answers):
+        webhook_forged_count(address)  # a wrong verify_token is a guess at a secret
         return _error(403, "handshake_refused", "The handshake did not verify.")
     return _error(400, "bad_handshake", "No handshake parameters, or no account for it.")
 
@@ -69,9 +84,16 @@ def _receive(request: HttpRequest, platforms: tuple[str, ...]) -> HttpResponse:
 
     A platform retries a delivery that was not acknowledged with a 2xx, so one that could
     not be stored must never be: the 503 (with Retry-After) makes the platform send it
-    again, and the next request reconnects by itself."""
+    again, and the next request reconnects by itself.
+
+    First of all, the address's rate limits (connectors/ratelimit.py): one cache call,
+    before any signature is computed."""
+    address = client_address(request)
+    retry_after = webhook_admit(address)
+    if retry_after is not None:
+        return _rate_limited(retry_after)
     try:
-        return _verify_and_store(request, platforms)
+        return _verify_and_store(request, platforms, address)
     except DatabaseError as exc:
         logger.error("webhook %s: database unavailable, not acknowledged: %s", platforms[0], exc)
         response = _error(
@@ -81,22 +103,25 @@ def _receive(request: HttpRequest, platforms: tuple[str, ...]) -> HttpResponse:
         return response
 
 
-def _verify_and_store(request: HttpRequest, platforms: tuple[str, ...]) -> HttpResponse:
+def _verify_and_store(
+    request: HttpRequest, platforms: tuple[str, ...], address: str
+) -> HttpResponse:
     connectors = _connectors(platforms)
     label = platforms[0]
     if request.method == "GET":
-        return _handshake(request, connectors, label)
+        return _handshake(request, connectors, label, address)
 
     body = request.body  # the raw bytes: signatures are over these, never re-serialized JSON
     headers = {key.lower(): value for key, value in request.headers.items()}
     verified = [connector for connector in connectors if connector.verify(body, headers)]
     if not verified:
         _count_forged(label)
+        webhook_forged_count(address)
         logger.warning(
             "webhook %s: signature missing or invalid (%d bytes from %s)",
             label,
             len(body),
-            request.META.get("REMOTE_ADDR", "?"),
+            address,
         )
         return _error(403, "bad_signature", "The signature is missing or does not verify.")
     # One delivery can carry entries for several accounts of one app (Meta batches

@@ -88,6 +88,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "servicedesk.observability.RequestIdMiddleware",
     "servicedesk.middleware.BodySizeLimitMiddleware",
+    # An unreachable database: 503 with Retry-After, not a 500 (for the views below).
+    "servicedesk.middleware.DatabaseUnavailableMiddleware",
     "servicedesk.middleware.ApiSlashRedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -112,17 +114,47 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-# Behind a trusted proxy (BEHIND_PROXY=1) the client's address is the first of
-# X-Forwarded-For; otherwise that header is the client's to forge and is ignored.
-AXES_IPWARE_META_PRECEDENCE_ORDER = (
-    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_bool("BEHIND_PROXY", False) else ["REMOTE_ADDR"]
-)
+# The client's address: REMOTE_ADDR, or behind a trusted proxy the last X-Forwarded-For
+# entry (servicedesk/net.py), as for the webhook limits.
+AXES_CLIENT_IP_CALLABLE = "servicedesk.net.login_client_ip"
+BEHIND_PROXY = env_bool("BEHIND_PROXY", False)
+
+
+def _env_limit(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 0:
+        raise ImproperlyConfigured(f"{name} must be 0 (off) or more, got {value}")
+    return value
+
+
+def _env_addresses(name: str, default: list[str]) -> frozenset[str]:
+    import ipaddress
+
+    try:
+        return frozenset(str(ipaddress.ip_address(item)) for item in env_list(name, default))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must list IP addresses: {exc}") from exc
+
+
+# Public webhooks (connectors/ratelimit.py), per client address per minute; 0 turns a
+# limit off. WEBHOOK_FORGED_LIMIT: failed signatures, then 429 for the rest of the
+# minute. WEBHOOK_RATE_LIMIT: every request; platforms deliver from a few addresses in
+# bursts, so keep it well above their peak. This host is never limited (the bench; a
+# local proxy must set BEHIND_PROXY=1 for its clients to be told apart).
+WEBHOOK_RATE_LIMIT = _env_limit("WEBHOOK_RATE_LIMIT", 6000)
+WEBHOOK_FORGED_LIMIT = _env_limit("WEBHOOK_FORGED_LIMIT", 20)
+WEBHOOK_RATE_LIMIT_EXEMPT = _env_addresses("WEBHOOK_RATE_LIMIT_EXEMPT", ["127.0.0.1", "::1"])
+# The cache (alias in CACHES) holding the counters.
+WEBHOOK_RATE_LIMIT_CACHE = "default"
 
 # Two-factor authentication (TOTP) for legal and supervisors; approvals need a code
 # entered within the last STEP_UP_MINUTES.
 SERVICEDESK_REQUIRE_2FA = env_bool("REQUIRE_2FA", True)
 SERVICEDESK_STEP_UP_MINUTES = env_int("STEP_UP_MINUTES", 15)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "servicedesk")
+# The admin never shows a device's TOTP secret or QR code: whoever saw it could make a
+# lawyer's codes (and its config pages answered a missing device with a 500).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 ROOT_URLCONF = "servicedesk.urls"
 WSGI_APPLICATION = "servicedesk.wsgi.application"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from approvals.pii import mask_text
+from approvals.screening import screen
 from connectors.models import ChannelAccount
 from connectors.selectors import channel_active_by_name
 from servicedesk.api_fields import AwareDateTimeField, BoundedTextField, ReasonSerializer
@@ -91,7 +92,7 @@ class MentionOut(serializers.Serializer):
     screening = serializers.DictField()
     # A deleted post keeps its text here, marked deleted; edits keep the earlier texts.
     deleted_at = serializers.DateTimeField(allow_null=True)
-    edit_history = serializers.ListField(child=serializers.DictField())
+    edit_history = serializers.SerializerMethodField()
 
     def _masked(self, mention) -> bool:
         return not self.context.get("full_text", False) and bool(_pii_of(mention.screening))
@@ -105,6 +106,17 @@ class MentionOut(serializers.Serializer):
 
     def get_text_masked(self, mention) -> bool:
         return self._masked(mention)
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
+    def get_edit_history(self, mention) -> list[dict]:
+        """The earlier texts, masked like `text` for those who may not read personal
+        data: an edit that removed a card number must not show it again here."""
+        if self.context.get("full_text", False):
+            return mention.edit_history
+        return [
+            {**entry, "text": mask_text(entry.get("text", ""), screen(entry.get("text", "")).pii)}
+            for entry in mention.edit_history
+        ]
 
 
 class ReviewOut(serializers.Serializer):

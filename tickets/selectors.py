@@ -99,7 +99,12 @@ def ticket_get(*, user, ticket_id: int) -> Ticket:
 
 
 def reply_get(*, user, reply_id: int) -> Reply:
-    _require_desk(user)
+    """A reply: desk users read any; a colleague invited to its ticket reads its replies
+    (they may draft one, and must see what they drafted)."""
+    if not is_desk_user(user):
+        ticket_id = Reply.objects.filter(pk=reply_id).values_list("ticket_id", flat=True).first()
+        if ticket_id is None or ticket_viewer_invitation(user=user, ticket_id=ticket_id) is None:
+            _require_desk(user)
     try:
         return Reply.objects.select_related("author", "ticket").get(pk=reply_id)
     except Reply.DoesNotExist:
@@ -361,6 +366,19 @@ def review_page(*, user, reply_id: int) -> Reply:
         raise NotFound("No such reply.", code="reply_not_found") from None
 
 
+# Where a supervisor's dead-letter notification leads: the open letters in the admin.
+DEAD_LETTERS_URL = "/admin/servicedesk/deadletter/?status=open"
+_KIND_LABELS = {
+    "invitation": "Invitation",
+    "assigned": "Assigned",
+    "window_warning": "Window",
+    "window_breach": "Breach",
+    "legal_at_risk": "Legal",
+    "legal_escalated": "Escalated",
+    "dead_letter": "Dead letter",
+}
+
+
 def notifications_for(*, user, limit: int = 20) -> dict[str, Any]:
     """The bell: stored notifications (invitations, assignments), reviews waiting for a
     lawyer, and the user's own tickets about to breach (80% of the window used).
@@ -376,11 +394,15 @@ def notifications_for(*, user, limit: int = 20) -> dict[str, Any]:
     for note in Notification.objects.filter(recipient=user, read_at__isnull=True)[:limit]:
         if note.kind in window_kinds and note.ticket_id:
             warned.add(note.ticket_id)
+        url = f"/tickets/{note.ticket_id}/" if note.ticket_id else ""
+        if note.kind == NotificationKind.DEAD_LETTER:
+            url = DEAD_LETTERS_URL
         items.append(
             {
                 "kind": note.kind,
+                "label": _KIND_LABELS.get(note.kind, note.kind),
                 "text": note.text,
-                "url": f"/tickets/{note.ticket_id}/" if note.ticket_id else "",
+                "url": url,
                 "at": note.created_at,
             }
         )
@@ -396,6 +418,7 @@ def notifications_for(*, user, limit: int = 20) -> dict[str, Any]:
             items.append(
                 {
                     "kind": "review",
+                    "label": "Review",
                     "text": f"Reply on ticket #{reply.ticket_id} is waiting for legal review.",
                     "url": f"/legal/reviews/{reply.pk}/",
                     "at": reply.ticket.submitted_at or reply.updated_at,
@@ -417,6 +440,7 @@ def notifications_for(*, user, limit: int = 20) -> dict[str, Any]:
             items.append(
                 {
                     "kind": "breach",
+                    "label": "Window",
                     "text": f"Ticket #{ticket.pk} {verb}.",
                     "url": f"/tickets/{ticket.pk}/",
                     "at": ticket.deadline,

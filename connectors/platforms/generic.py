@@ -2,7 +2,8 @@
 
 Signed with HMAC-SHA256 of the raw body under the account's `secret`, sent as
 `X-Servicedesk-Signature: sha256=<hex>`. During a rotation `previous_secret` is
-accepted too. The body is one mention object or `{"mentions": [...]}`.
+accepted too, until `previous_secret_until` if set. The body is one mention object or
+`{"mentions": [...]}`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from rest_framework import serializers
 
 from connectors.base import (
+    PREVIOUS_SECRET_UNTIL,
     Connector,
     EntryError,
     InboundEvent,
@@ -42,12 +44,13 @@ class GenericConnector(Connector):
     settings_spec = (
         SettingSpec("secret", required=True, secret=True, help="HMAC-SHA256 key"),
         SettingSpec("previous_secret", secret=True, help="still accepted while rotating"),
+        PREVIOUS_SECRET_UNTIL,
     )
     kept_headers = ("content-type", SIGNATURE_HEADER)
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
         given = headers.get(SIGNATURE_HEADER, "")
-        secrets = [self.channel.setting("secret"), self.channel.setting("previous_secret")]
+        secrets = [self.channel.setting("secret"), self.previous_secret("previous_secret")]
         # Every candidate is compared (no early exit), each in constant time.
         results = [hmac.compare_digest(given, sign(secret, body)) for secret in secrets if secret]
         return any(results)

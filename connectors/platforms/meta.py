@@ -6,7 +6,8 @@ Marketing API), and the few calls we make are plain HTTPS.
 
 Inbound (webhooks, shared by both): the verification GET (`hub.mode=subscribe`,
 `hub.verify_token`, answered with the bare `hub.challenge`) and POSTs signed
-`x-hub-signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>`. A delivery
+`x-hub-signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>` (while the app
+secret is rotated, `previous_app_secret` too, until `previous_secret_until`). A delivery
 batches `entry[]` items, each with `changes[]`; one bad change is an entry error and
 the others still count. Entries for another Page / IG account are skipped.
 
@@ -40,6 +41,7 @@ import httpx
 from django.http import HttpRequest, HttpResponse
 
 from connectors.base import (
+    PREVIOUS_SECRET_UNTIL,
     Connector,
     ConnectorError,
     EntryError,
@@ -49,6 +51,7 @@ from connectors.base import (
     ReplyTarget,
     SettingSpec,
     TransientError,
+    signature_matches,
 )
 from connectors.platforms import _http
 
@@ -113,6 +116,12 @@ class _MetaConnector(Connector):
             secret=True,
             help="the token typed into the app's webhook set-up (verification GET)",
         ),
+        SettingSpec(
+            "previous_app_secret",
+            secret=True,
+            help="the app secret a rotation replaced: still accepted on deliveries",
+        ),
+        PREVIOUS_SECRET_UNTIL,
         SettingSpec("base_url", help=f"Graph API host, default {DEFAULT_BASE_URL}"),
         SettingSpec("api_version", help=f"Graph API version, default {DEFAULT_API_VERSION}"),
         SettingSpec("timeout", help="seconds to wait for the Graph API, default 10"),
@@ -169,12 +178,17 @@ class _MetaConnector(Connector):
         )
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
-        given = headers.get(SIGNATURE_HEADER, "")
-        secret = self.channel.setting("app_secret")
-        if not given or not secret:
+        """Signed with the app secret or — while it is rotated, until
+        `previous_secret_until` — the one it replaced."""
+        given = headers.get(SIGNATURE_HEADER, "").strip().lower().encode("utf-8", "replace")
+        secrets = [
+            self.channel.setting("app_secret"),
+            self.previous_secret("previous_app_secret"),
+        ]
+        if not given:
             return False
-        return hmac.compare_digest(
-            given.strip().lower().encode("utf-8", "replace"), signature(secret, body).encode()
+        return signature_matches(
+            (given, signature(secret, body).encode()) for secret in secrets if secret
         )
 
     def accepts(self, body: bytes) -> bool:

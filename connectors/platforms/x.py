@@ -7,6 +7,8 @@ Inbound (AAA webhook, POSTed JSON signed with the app's consumer secret):
 - CRC: `GET ?crc_token=` → `{"response_token": "sha256=<base64 HMAC-SHA256>"}`;
 - signature: `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(raw body)>`
   (and `x-twitter-webhooks-signature-oauth2`, keyed with the OAuth2 client secret);
+  while a secret is rotated, the one it replaced (`previous_consumer_secret`,
+  `previous_client_secret`) is accepted too, until `previous_secret_until`;
 - `tweet_create_events`: v1.1 Tweet objects (mentions of, replies to and posts by the
   brand account; ours are marked `is_own`). Retweets carry no words of their own and
   are skipped. An edit arrives as a new post with a new id whose
@@ -35,6 +37,7 @@ import httpx
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from connectors.base import (
+    PREVIOUS_SECRET_UNTIL,
     Connector,
     ConnectorError,
     DuplicatePost,
@@ -45,6 +48,7 @@ from connectors.base import (
     ReplyTarget,
     SettingSpec,
     TransientError,
+    signature_matches,
 )
 from connectors.platforms import _http
 
@@ -117,6 +121,17 @@ class XConnector(Connector):
             help="OAuth 2.0 client secret: checks x-twitter-webhooks-signature-oauth2 if set",
         ),
         SettingSpec(
+            "previous_consumer_secret",
+            secret=True,
+            help="the consumer secret a rotation replaced: still accepted on deliveries",
+        ),
+        SettingSpec(
+            "previous_client_secret",
+            secret=True,
+            help="the client secret a rotation replaced: still accepted on deliveries",
+        ),
+        PREVIOUS_SECRET_UNTIL,
+        SettingSpec(
             "user_id", required=True, help="the brand account's numeric id (id_str), as a string"
         ),
         SettingSpec("handle", help="the brand account's @handle, without the @ (reply links)"),
@@ -160,17 +175,22 @@ class XConnector(Connector):
         return JsonResponse({"response_token": signature(secret, crc_token.encode())})
 
     def verify(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Either header, under its current secret or — during a rotation, until
+        `previous_secret_until` — the one it replaced. (The CRC answers with the current
+        consumer secret only: X checks it against the secret it now holds.)"""
+        given = headers.get(SIGNATURE_HEADER, "")
+        given_oauth2 = headers.get(OAUTH2_SIGNATURE_HEADER, "")
         checks = [
-            (headers.get(SIGNATURE_HEADER, ""), self.channel.setting("consumer_secret")),
-            (headers.get(OAUTH2_SIGNATURE_HEADER, ""), self.channel.setting("client_secret")),
+            (given, self.channel.setting("consumer_secret")),
+            (given, self.previous_secret("previous_consumer_secret")),
+            (given_oauth2, self.channel.setting("client_secret")),
+            (given_oauth2, self.previous_secret("previous_client_secret")),
         ]
-        # Every candidate is compared (no early exit), each in constant time.
-        results = [
-            hmac.compare_digest(given.encode("utf-8", "replace"), signature(key, body).encode())
-            for given, key in checks
-            if given and key
-        ]
-        return any(results)
+        return signature_matches(
+            (value.encode("utf-8", "replace"), signature(key, body).encode())
+            for value, key in checks
+            if value and key
+        )
 
     def accepts(self, body: bytes) -> bool:
         try:

@@ -96,6 +96,10 @@ def channel_add(*, platform: str, name: str, values: dict[str, str]) -> ChannelA
             f"Known: {', '.join(sorted(spec))}.",
             code="unknown_setting",
         )
+    for key, value in values.items():
+        problem = spec[key].check(value) if spec[key] is not None and spec[key].check else None
+        if problem:
+            raise InvalidInput(f"{platform} setting {key}: {problem}", code="invalid_setting")
     with transaction.atomic():
         channel = ChannelAccount.objects.select_for_update().filter(name=name).first()
         if channel is not None and channel.platform != platform:

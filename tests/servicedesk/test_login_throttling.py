@@ -36,3 +36,22 @@ def test_the_lock_is_per_user_and_address_others_still_log_in(db):
 
     assert same_user_elsewhere.status_code == 302
     assert other_user.status_code == 302
+
+
+def test_behind_a_proxy_the_address_the_proxy_added_is_throttled(db, settings):
+    settings.BEHIND_PROXY = True
+    UserFactory(username="dana", roles=["agent"], password="right-password-123")
+    proxy = "10.0.0.2"
+    # The attacker writes a different first entry each time; the proxy appends theirs.
+    for n in range(5):
+        Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.7").post(
+            "/login/", {"username": "dana", "password": "guess"}
+        )
+    attacker = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.7")
+    colleague = Client(REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.4")
+
+    locked = attacker.post("/login/", {"username": "dana", "password": "right-password-123"})
+    elsewhere = colleague.post("/login/", {"username": "dana", "password": "right-password-123"})
+
+    assert locked.status_code == 429
+    assert elsewhere.status_code == 302  # the proxy's other clients are not locked out

@@ -55,6 +55,8 @@ def apply_transition(ticket: Ticket, name: str, actor, *, refused_code: str = "i
     method = getattr(ticket, name)
     from_state = ticket.state
     action = name.replace("_", " ")
+    if actor is not None and not _role_may(method, ticket, actor):
+        raise RoleRequired(f"Your role does not allow '{action}' on a ticket.")
     if not can_proceed(method):
         raise TransitionRefused(
             f"A ticket that is {ticket.get_state_display().lower()} cannot {action}.",
@@ -65,6 +67,13 @@ def apply_transition(ticket: Ticket, name: str, actor, *, refused_code: str = "i
         raise RoleRequired(f"Your role does not allow '{action}' on a ticket.")
     method()
     return from_state
+
+
+def _role_may(method, ticket: Ticket, actor) -> bool:
+    """May the actor take this transition from any state at all? Checked before the
+    state, so someone who may never take it is not told the ticket's state."""
+    transitions = method._django_fsm.transitions.values()
+    return any(transition.has_perm(ticket, actor) for transition in transitions)
 
 
 def require_assignee(ticket: Ticket, actor) -> None:
