@@ -1,7 +1,8 @@
 """Processes really killed (SIGKILL) in the middle of their work, then recovered.
 
-- A Celery worker killed while it publishes a reply to (fake) X — once after X got the
-  POST, once before — neither posts twice nor loses the reply: the beat sweep hands the
+- A Celery worker killed while it publishes a reply to (fake) X — before X got the POST,
+  while X holds it, and after X answered but before the worker recorded the answer —
+  neither posts twice nor loses the reply: the beat sweep hands the
   message to a new worker, which looks for the reply on X before posting again.
 - A poller killed while it waits for page N of a (fake) Mastodon's notifications has
   stored pages 1..N-1 and moved the cursor past them, and nothing else; the next poll
@@ -74,10 +75,17 @@ class FakeX:
     """X's two publishing endpoints, stateful: every POST /2/tweets creates a post (even
     one whose answer never reaches the client), and the brand's timeline lists them."""
 
-    def __init__(self, platform: FakePlatform, *, hang_first_post: bool = False):
+    def __init__(
+        self,
+        platform: FakePlatform,
+        *,
+        hang_first_post: bool = False,
+        hang_seconds: float = HANG_SECONDS,
+    ):
         self.platform = platform
         self.posts: list[dict] = []
         self.hang_first_post = hang_first_post
+        self.hang_seconds = hang_seconds
         self._lock = threading.Lock()
         platform.route("POST", "/2/tweets", self._post)
         platform.route("GET", f"/2/users/{BRAND_ID}/tweets", self._timeline)
@@ -100,7 +108,7 @@ class FakeX:
                     ],
                 }
             )
-            delay = HANG_SECONDS if self.hang_first_post and len(self.posts) == 1 else 0
+            delay = self.hang_seconds if self.hang_first_post and len(self.posts) == 1 else 0
         return Reply(201, {"data": {"id": post_id, "text": body["text"]}}, delay=delay)
 
     def _timeline(self, request: Recorded) -> Reply:
@@ -264,6 +272,80 @@ def test_worker_killed_after_x_got_the_post_neither_loses_nor_doubles_the_reply(
     assert message.external_id == str(FIRST_POST_ID)
     published = AuditEvent.objects.filter(action="reply.published")
     assert [event.object_id for event in published] == [reply_id]
+    assert audit_verify().ok
+
+
+def _hold_ticket_lock(ticket_id: int, locked: threading.Event, release: threading.Event):
+    """Another session holds the ticket's row lock (as a colleague's edit would), so a
+    worker that has X's answer waits to record it."""
+    from django.db import connection
+
+    from tickets.models import Ticket
+
+    try:
+        with transaction.atomic():
+            Ticket.objects.select_for_update().get(pk=ticket_id)
+            locked.set()
+            release.wait(60)
+    finally:
+        connection.close()
+
+
+def _sessions_waiting_for_a_lock() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.worker
+def test_worker_killed_after_x_answered_but_before_recording_it_posts_once(
+    tmp_path, database, agent
+):
+    with FakePlatform() as platform:
+        x = FakeX(platform, hang_first_post=True, hang_seconds=2)
+        killed_tasks: list[str] = []
+        release = threading.Event()
+        try:
+            with celery_worker(database, tmp_path / "worker-1.log") as worker:
+                reply_id = send_reply_to_x(platform, agent)
+                ticket_id = TicketReply.objects.get(pk=reply_id).ticket_id
+                worker.wait_for(lambda: x.calls() == ["POST /2/tweets"], "the worker to POST to X")
+                locked = threading.Event()
+                holder = threading.Thread(
+                    target=_hold_ticket_lock, args=(ticket_id, locked, release), daemon=True
+                )
+                holder.start()
+                assert locked.wait(10)
+                # X answers; the worker has the post's id and waits to record it.
+                worker.wait_for(
+                    lambda: (
+                        not sockets_to(worker.pid, port_of(platform))
+                        and _sessions_waiting_for_a_lock() == 1
+                    ),
+                    "the worker to read X's answer and wait on the ticket",
+                )
+                worker.kill()
+                killed_tasks = worker.received_task_ids()
+            release.set()
+            holder.join(10)
+            message = assert_left_in_flight(reply_id)
+            assert len(x.posts) == 1
+            wait_until_unlocked(message)
+            recover(tmp_path, database, reply_id)
+        finally:
+            release.set()
+            forget_unacked(killed_tasks)
+    reply = TicketReply.objects.get(pk=reply_id)
+    assert reply.state == "sent", reply.failure_reason
+    assert reply.external_id == str(FIRST_POST_ID)  # the post X answered to the killed worker
+    assert x.calls() == ["POST /2/tweets", f"GET /2/users/{BRAND_ID}/tweets"]
+    assert len(x.posts) == 1
+    assert AuditEvent.objects.filter(action="reply.published").count() == 1
     assert audit_verify().ok
 
 
