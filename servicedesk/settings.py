@@ -195,6 +195,12 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DB_CONNECT_TIMEOUT", 5
     )
+    # Session settings for every connection: JIT off by default (compiling the wall's
+    # and the reports' queries cost more than it saved). Behind a pooler that refuses
+    # startup options (pgbouncer), set it empty and use ALTER ROLE … SET jit = off.
+    session_options = env_str("DB_SESSION_OPTIONS", "-c jit=off")
+    if session_options:
+        DATABASES["default"]["OPTIONS"]["options"] = session_options
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

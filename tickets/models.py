@@ -9,6 +9,7 @@ from django_fsm import FSMField, transition
 from tickets import permissions as perms
 from tickets.enums import (
     ACTIVE_REPLY_STATES,
+    WORKING_STATES,
     Platform,
     Priority,
     ReplyKind,
@@ -101,7 +102,23 @@ class Ticket(models.Model):
 
     class Meta:
         ordering = ["deadline", "id"]
-        indexes = [models.Index(fields=["state", "deadline"])]
+        indexes = [
+            models.Index(fields=["state", "deadline"]),
+            # The open work by time left (the inbox, the API's open list, the wall's
+            # rows and counts, read from the index alone): a desk with millions of
+            # closed tickets never walks past them.
+            models.Index(
+                fields=["deadline", "id", "posted_at"],
+                condition=Q(state__in=WORKING_STATES),
+                name="ticket_working_deadline",
+            ),
+            # Each one's own open work by time left (the bell on every page).
+            models.Index(
+                fields=["assignee", "deadline", "id"],
+                condition=Q(state__in=WORKING_STATES),
+                name="ticket_working_assignee",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Ticket #{self.pk} ({self.state})"

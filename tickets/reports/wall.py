@@ -13,8 +13,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Min, OuterRef, Q, Subquery, Value
-from django.db.models.functions import ExtractHour, ExtractMinute, Floor, NullIf
+from django.db.models import Count, DateTimeField, F, Min, OuterRef, Q, Subquery, Value
+from django.db.models.functions import ExtractHour, ExtractMinute, Floor
 from django.utils import timezone
 
 from approvals.pii import mask_text
@@ -57,17 +57,25 @@ def _excerpt(text: str | None, screening: dict | None, limit: int = 120) -> str:
 
 
 def _at_risk(now: datetime) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    # Compared as times, not as a share computed per row: over a large backlog the counts
+    # read the open-work index and do no division.
+    moment = Value(now, output_field=DateTimeField())
     posted = Epoch(F("posted_at"))
-    used = (Value(now.timestamp()) - posted) / NullIf(Epoch(F("deadline")) - posted, Value(0.0))
-    working = Ticket.objects.filter(state__in=WORKING_STATES).annotate(used=used)
+    risky = Q(deadline__lte=moment) | Q(
+        deadline__gt=moment,
+        risk_from__lte=Value(now.timestamp()),
+    )
+    working = Ticket.objects.filter(state__in=WORKING_STATES).annotate(
+        risk_from=posted + (Epoch(F("deadline")) - posted) * Value(AT_RISK_SHARE)
+    )
     counts = working.aggregate(
         working=Count("id"),
-        at_risk=Count("id", filter=Q(used__gte=AT_RISK_SHARE, used__lt=1.0)),
-        breached=Count("id", filter=Q(used__gte=1.0)),
+        at_risk=Count("id", filter=Q(risk_from__lte=Value(now.timestamp()), deadline__gt=moment)),
+        breached=Count("id", filter=Q(deadline__lte=moment)),
     )
     first = Mention.objects.filter(ticket=OuterRef("pk")).order_by("posted_at", "id")
     rows = (
-        working.filter(used__gte=AT_RISK_SHARE)
+        working.filter(risky)
         .select_related("channel", "assignee")
         .annotate(
             first_text=Subquery(first.values("text")[:1]),
@@ -78,6 +86,8 @@ def _at_risk(now: datetime) -> tuple[list[dict[str, Any]], dict[str, int]]:
     items = []
     for ticket in rows:
         left = (ticket.deadline - now).total_seconds()
+        window = (ticket.deadline - ticket.posted_at).total_seconds()
+        used = (now - ticket.posted_at).total_seconds() / window if window > 0 else 1.0
         items.append(
             {
                 "id": ticket.pk,
@@ -91,8 +101,8 @@ def _at_risk(now: datetime) -> tuple[list[dict[str, Any]], dict[str, int]]:
                 "posted_at": iso(ticket.posted_at),
                 "deadline": iso(ticket.deadline),
                 "seconds_left": round(left),
-                "used_pct": round(ticket.used * 100),
-                "level": "overdue" if left < 0 else "red" if ticket.used >= 0.8 else "amber",
+                "used_pct": round(used * 100),
+                "level": "overdue" if left < 0 else "red" if used >= 0.8 else "amber",
                 "excerpt": _excerpt(ticket.first_text, ticket.first_screening),
             }
         )
