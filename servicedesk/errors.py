@@ -17,6 +17,9 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+# Paths whose clients read JSON: their errors (404, 500, 503) are JSON too.
+JSON_PREFIXES = ("/api/", "/connectors/", "/healthz", "/readyz", "/metrics")
+
 
 class ApplicationError(Exception):
     status_code = status.HTTP_400_BAD_REQUEST

@@ -5,7 +5,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse, HttpResponsePermanentRedirect
 from django.urls import is_valid_path
 
-from servicedesk.errors import PayloadTooLarge, ServiceUnavailable, json_error
+from servicedesk.errors import JSON_PREFIXES, PayloadTooLarge, ServiceUnavailable, json_error
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ class DatabaseUnavailableMiddleware:
     wrong with the request, and it will work again by itself once the database is back
     (each request reconnects)."""
 
-    json_prefixes = ("/api/", "/connectors/", "/metrics")
-
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -80,7 +78,7 @@ def database_unavailable_response(request, exception) -> HttpResponse | None:
     if not isinstance(exception, OperationalError | InterfaceError):
         return None
     logger.error("database unavailable: %s %s: %s", request.method, request.path, exception)
-    if request.path.startswith(DatabaseUnavailableMiddleware.json_prefixes):
+    if request.path.startswith(JSON_PREFIXES):
         response = json_error(ServiceUnavailable())
     else:
         response = HttpResponse(

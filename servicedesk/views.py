@@ -11,9 +11,9 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.defaults import page_not_found, server_error
 
-logger = logging.getLogger(__name__)
+from servicedesk.errors import JSON_PREFIXES
 
-_JSON_PREFIXES = ("/api/", "/connectors/", "/healthz", "/readyz", "/metrics")
+logger = logging.getLogger(__name__)
 
 
 def _check_database() -> str:
@@ -78,7 +78,7 @@ def _check_migrations() -> str:
 
 
 def not_found(request, exception=None):
-    if request.path.startswith(_JSON_PREFIXES):
+    if request.path.startswith(JSON_PREFIXES):
         return JsonResponse({"code": "not_found", "message": "Not found."}, status=404)
     return page_not_found(request, exception)
 
@@ -89,7 +89,7 @@ def error(request):
     unavailable = database_unavailable_response(request, sys.exc_info()[1])
     if unavailable is not None:
         return unavailable
-    if request.path.startswith(_JSON_PREFIXES):
+    if request.path.startswith(JSON_PREFIXES):
         return JsonResponse(
             {"code": "server_error", "message": "Something went wrong on our side."}, status=500
         )

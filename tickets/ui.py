@@ -30,7 +30,7 @@ from django.utils.safestring import SafeString
 from servicedesk.errors import ApplicationError, NotFound, RoleRequired
 from servicedesk.roles import ADMIN, AGENT, LEGAL, SUPERVISOR, has_role, role_names
 from tickets.clock import duration_text
-from tickets.enums import ReplyState, TicketState
+from tickets.enums import WORKING_STATES, ReplyState, TicketState
 
 # No inline script or style anywhere: htmx runs with eval off and its indicator styles
 # come from our stylesheet, so a script injected through a post could never run.
@@ -185,15 +185,7 @@ def countdown(ticket, now: datetime) -> dict[str, Any] | None:
     Amber once half of the window is used, red at 80%, then "overdue by …".
     None for tickets that no longer wait for an answer.
     """
-    if ticket.state not in (
-        TicketState.NEW,
-        TicketState.OPEN,
-        TicketState.IN_PROGRESS,
-        TicketState.IN_LEGAL_REVIEW,
-        TicketState.APPROVED,
-        TicketState.SENDING,
-        TicketState.SEND_FAILED,
-    ):
+    if ticket.state not in WORKING_STATES:
         return None
     window = max((ticket.deadline - ticket.posted_at).total_seconds(), 1.0)
     left = (ticket.deadline - now).total_seconds()

@@ -42,6 +42,19 @@ from tickets.services.tickets import ticket_mark_regulated
 logger = logging.getLogger(__name__)
 
 
+def _revision_record(reply: Reply, editor) -> ReplyRevision:
+    """The reply's text as it stands now, kept as its current revision (drafts keep
+    every version for the evidence bundle)."""
+    return ReplyRevision.objects.create(
+        reply=reply,
+        number=reply.revision,
+        body=reply.body,
+        body_sha256=reply.body_sha256,
+        editor=editor,
+        screening=reply.screening,
+    )
+
+
 def _require_drafter(ticket: Ticket, actor) -> None:
     if not perms.can_work_tickets(ticket, actor):
         raise RoleRequired("Your role does not allow drafting replies.")
@@ -120,14 +133,7 @@ def reply_create(
             template_version=template_version,
             template_slots=template_slots,
         )
-        ReplyRevision.objects.create(
-            reply=reply,
-            number=1,
-            body=body,
-            body_sha256=reply.body_sha256,
-            editor=actor,
-            screening=reply.screening,
-        )
+        _revision_record(reply, actor)
         audit_record(
             action="reply.create",
             actor=actor,
@@ -224,14 +230,7 @@ def reply_update(*, reply_id: int, actor, body: str) -> Reply:
                 "updated_at",
             ]
         )
-        ReplyRevision.objects.create(
-            reply=reply,
-            number=reply.revision,
-            body=body,
-            body_sha256=reply.body_sha256,
-            editor=actor,
-            screening=reply.screening,
-        )
+        _revision_record(reply, actor)
         audit_record(
             action="reply.update",
             actor=actor,
@@ -519,14 +518,7 @@ def reply_send_holding(
             template_version=version,
             template_slots=cleaned,
         )
-        ReplyRevision.objects.create(
-            reply=reply,
-            number=1,
-            body=body,
-            body_sha256=reply.body_sha256,
-            editor=actor,
-            screening=reply.screening,
-        )
+        _revision_record(reply, actor)
         audit_record(
             action="reply.holding_send",
             actor=actor,
