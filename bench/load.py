@@ -46,7 +46,6 @@ from bench.ingest import (  # noqa: E402 (ROOT must be on sys.path first)
     BenchError,
     bench_database_url,
     database_create,
-    database_drop,
     where,
 )
 from bench.webhooks import (  # noqa: E402
@@ -64,6 +63,7 @@ from bench.webhooks import (  # noqa: E402
     percentile,
     redis_flush,
     stack_wait_ready,
+    teardown,
 )
 
 REDIS_DB = 14  # the webhook bench flushes 13, CI uses 15
@@ -841,18 +841,9 @@ def main(argv: list[str] | None = None) -> int:
             stack = None
         report(rounds, args, label, database)
     finally:
-        if stack is not None:
-            stack.stop()
-        if ready:
-            from django.db import connections
-
-            connections.close_all()
-        try:
-            redis_flush(redis_url)
-        except BenchError as error:
-            print(f"warning: {error}", file=sys.stderr)
-        if not args.keep_db:
-            database_drop(database_url)
+        teardown(
+            stack, ready=ready, redis_url=redis_url, database_url=database_url, keep_db=args.keep_db
+        )
     return 0
 
 

@@ -1370,6 +1370,23 @@ def profile(fixtures: Fixtures, requests: Requests, count: int) -> None:
 # ---- main ---------------------------------------------------------------------------
 
 
+def teardown(stack, *, ready: bool, redis_url: str, database_url: str, keep_db: bool) -> None:
+    """Whatever a run started, stopped; its Redis database emptied; its PostgreSQL
+    database dropped unless kept. Also used by bench/load.py."""
+    if stack is not None:
+        stack.stop()
+    if ready:
+        from django.db import connections
+
+        connections.close_all()
+    try:
+        redis_flush(redis_url)
+    except BenchError as error:
+        print(f"warning: {error}", file=sys.stderr)
+    if not keep_db:
+        database_drop(database_url)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -1464,18 +1481,9 @@ def main(argv: list[str] | None = None) -> int:
             stack = None
         report(rounds, args, database)
     finally:
-        if stack is not None:
-            stack.stop()
-        if ready:
-            from django.db import connections
-
-            connections.close_all()
-        try:
-            redis_flush(redis_url)
-        except BenchError as error:
-            print(f"warning: {error}", file=sys.stderr)
-        if not args.keep_db:
-            database_drop(database_url)
+        teardown(
+            stack, ready=ready, redis_url=redis_url, database_url=database_url, keep_db=args.keep_db
+        )
     return 0
 
 
