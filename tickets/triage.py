@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 
 from approvals.screening import Screening
 from tickets.enums import Priority, Sentiment
@@ -55,8 +56,23 @@ def sentiment_score(text: str) -> float:
     return compound
 
 
-def triage_sentiment(text: str) -> str:
-    score = sentiment_score(text)
+@dataclass(frozen=True)
+class Triage:
+    sentiment: str
+    priority: str
+
+
+def triage(text: str, screening: Screening, *, followers: int | None = None) -> Triage:
+    """A new post's sentiment and priority, from one reading of its sentiment."""
+    compound = sentiment_score(text)
+    score = priority_score(text, screening, followers=followers, compound=compound)
+    return Triage(
+        sentiment=_sentiment_label(compound),
+        priority=Priority.HIGH if score >= 3 else Priority.NORMAL,
+    )
+
+
+def _sentiment_label(score: float) -> str:
     if score <= -0.05:
         return Sentiment.NEGATIVE
     if score >= 0.05:
@@ -64,10 +80,22 @@ def triage_sentiment(text: str) -> str:
     return Sentiment.NEUTRAL
 
 
-def priority_score(text: str, screening: Screening, *, followers: int | None = None) -> int:
+def triage_sentiment(text: str) -> str:
+    return _sentiment_label(sentiment_score(text))
+
+
+def priority_score(
+    text: str,
+    screening: Screening,
+    *,
+    followers: int | None = None,
+    compound: float | None = None,
+) -> int:
+    """`compound`: the text's sentiment_score when the caller has it already."""
     categories = set(screening.categories)
     score = 0
-    compound = sentiment_score(text)
+    if compound is None:
+        compound = sentiment_score(text)
     if compound <= -0.6:
         score += 2
     elif compound <= -0.05:
@@ -86,7 +114,4 @@ def priority_score(text: str, screening: Screening, *, followers: int | None = N
 
 
 def triage_priority(text: str, screening: Screening, *, followers: int | None = None) -> str:
-    score = priority_score(text, screening, followers=followers)
-    if score >= 3:
-        return Priority.HIGH
-    return Priority.NORMAL
+    return triage(text, screening, followers=followers).priority

@@ -23,14 +23,14 @@ from __future__ import annotations
 import logging
 import unicodedata
 from dataclasses import dataclass, replace
-from typing import Any
 
 from django.db import transaction
-from django.db.models import DateTimeField, Q, Value
+from django.db.models import Q
 from django.utils import timezone
 
 from connectors.base import InboundEvent
 from connectors.models import ChannelAccount
+from servicedesk.bulk import bulk_insert
 from tickets.clock import stamp_now
 
 logger = logging.getLogger(__name__)
@@ -182,12 +182,10 @@ def _new_threads_ingest(items: list[_Item]) -> set[int]:
     each other instead of deadlocking. Raises on any error: nothing of the batch is kept.
     """
     from approvals.screening import screen
-    from servicedesk.audit import audit_record
+    from servicedesk.audit import audit_record_many
     from tickets.enums import TicketState
     from tickets.models import Mention, Ticket
-    from tickets.services.common import apply_transition
-    from tickets.triage import triage_priority, triage_sentiment
-    from tickets.windows import deadline_for
+    from tickets.services.mentions import ticket_triaged, triage_event_data
 
     items = sorted(items, key=lambda item: (item.channel.pk, item.event.external_id))
     now = stamp_now()
@@ -198,30 +196,18 @@ def _new_threads_ingest(items: list[_Item]) -> set[int]:
         screenings = []
         for item in items:
             event, channel = item.event, item.channel
-            customer_id = customer_of[(channel.platform, event.author["external_id"])]
             screening = screen(event.text)
-            posted_at = event.posted_at or now
-            priority = triage_priority(event.text, screening)
-            ticket = Ticket(
+            ticket = ticket_triaged(
                 channel=channel,
-                customer_id=customer_id,
-                priority=priority,
-                sentiment=triage_sentiment(event.text),
-                regulated=screening.regulated,
-                regulated_reasons=[
-                    {"source": "inbound", **reason.__dict__} for reason in screening.reasons
-                ],
-                pii_flags=sorted({finding.kind for finding in screening.pii}),
-                posted_at=posted_at,
-                received_at=now,
-                deadline=deadline_for(
-                    posted_at=posted_at, platform=channel.platform, priority=priority
-                ),
+                customer_id=customer_of[(channel.platform, event.author["external_id"])],
+                text=event.text,
+                screening=screening,
+                posted_at=event.posted_at or now,
+                now=now,
             )
-            apply_transition(ticket, "triage", None)
             tickets.append(ticket)
             screenings.append(screening)
-        Ticket.objects.bulk_create(tickets)
+        bulk_insert(tickets)
         for item, ticket, screening in zip(items, tickets, screenings, strict=True):
             event = item.event
             mentions.append(
@@ -233,11 +219,7 @@ def _new_threads_ingest(items: list[_Item]) -> set[int]:
                     text=event.text,
                     url=event.url,
                     posted_at=ticket.posted_at,
-                    # As an expression, not a plain value: that keeps Django from packing
-                    # the rows into one array per column (UNNEST), which psycopg quotes
-                    # character by character in Python — for the JSON columns here, twice
-                    # the cost of the whole insert.
-                    received_at=Value(now, output_field=DateTimeField()),
+                    received_at=now,
                     in_reply_to_external_id=event.in_reply_to_external_id,
                     raw=event.raw or {},
                     screening=screening.as_dict(),
@@ -246,25 +228,32 @@ def _new_threads_ingest(items: list[_Item]) -> set[int]:
             )
         # Insert first: the unique (channel, external_id) constraint spots a post that
         # another worker stored meanwhile; its ticket here is then dropped unseen.
-        Mention.objects.bulk_create(mentions, ignore_conflicts=True)
-        stored = dict(Mention.objects.filter(ticket__in=tickets).values_list("ticket_id", "pk"))
+        stored = {
+            ticket_id: mention_id
+            for mention_id, ticket_id in bulk_insert(
+                mentions, ignore_conflicts=True, returning=("id", "ticket")
+            )
+        }
         dropped = [ticket.pk for ticket in tickets if ticket.pk not in stored]
         if dropped:
             Ticket.objects.filter(pk__in=dropped).delete()
         created: set[int] = set()
+        triaged = []
         for item, ticket in zip(items, tickets, strict=True):
             if ticket.pk not in stored:
                 continue
-            audit_record(
-                action="ticket.triage",
-                actor=None,
-                ticket_id=ticket.pk,
-                obj=ticket,
-                from_state=TicketState.NEW,
-                to_state=ticket.state,
-                data=_triage_data(ticket, stored[ticket.pk]),
+            triaged.append(
+                {
+                    "action": "ticket.triage",
+                    "ticket_id": ticket.pk,
+                    "obj": ticket,
+                    "from_state": TicketState.NEW,
+                    "to_state": ticket.state,
+                    "data": triage_event_data(ticket, stored[ticket.pk]),
+                }
             )
             created.add(item.index)
+        audit_record_many(triaged)  # one append for the batch: the chain is held once
     return created
 
 
@@ -308,13 +297,3 @@ def _customers_upsert(items: list[_Item], now) -> dict[tuple[str, str], int]:
         )
         ids.update({(c.platform, c.external_id): c.pk for c in customers})
     return ids
-
-
-def _triage_data(ticket, mention_id: int) -> dict[str, Any]:
-    return {
-        "mention_id": mention_id,
-        "regulated": ticket.regulated,
-        "reasons": ticket.regulated_reasons,
-        "priority": ticket.priority,
-        "deadline": ticket.deadline.isoformat(),
-    }

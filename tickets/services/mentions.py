@@ -17,7 +17,7 @@ from tickets.enums import WORKING_STATES, TicketState
 from tickets.models import Customer, Mention, Reply, Ticket
 from tickets.services.common import apply_transition, lock_ticket
 from tickets.services.tickets import ticket_mark_regulated
-from tickets.triage import triage_priority, triage_sentiment
+from tickets.triage import triage
 from tickets.windows import deadline_for
 
 
@@ -163,13 +163,7 @@ def _mention_create(
             obj=ticket,
             from_state=TicketState.NEW,
             to_state=ticket.state,
-            data={
-                "mention_id": mention.pk,
-                "regulated": ticket.regulated,
-                "reasons": ticket.regulated_reasons,
-                "priority": ticket.priority,
-                "deadline": ticket.deadline.isoformat(),
-            },
+            data=triage_event_data(ticket, mention.pk),
         )
     else:
         _ticket_follow_up(ticket=ticket, mention=mention, screening=screening, actor=actor)
@@ -177,13 +171,27 @@ def _mention_create(
 
 
 def _ticket_open(*, channel, customer, text, screening, posted_at, now) -> Ticket:
-    """A new ticket, triaged: created as new and moved to open in the same transaction."""
-    priority = triage_priority(text, screening)
+    ticket = ticket_triaged(
+        channel=channel,
+        customer_id=customer.pk,
+        text=text,
+        screening=screening,
+        posted_at=posted_at,
+        now=now,
+    )
+    ticket.save()
+    return ticket
+
+
+def ticket_triaged(*, channel, customer_id, text, screening, posted_at, now) -> Ticket:
+    """A new post's ticket, triaged: moved from new to open, not saved yet (a batch saves
+    many at once). Its triage event's data is `triage_event_data`."""
+    result = triage(text, screening)
     ticket = Ticket(
         channel=channel,
-        customer=customer,
-        priority=priority,
-        sentiment=triage_sentiment(text),
+        customer_id=customer_id,
+        priority=result.priority,
+        sentiment=result.sentiment,
         regulated=screening.regulated,
         regulated_reasons=[
             {"source": "inbound", **reason.__dict__} for reason in screening.reasons
@@ -191,11 +199,22 @@ def _ticket_open(*, channel, customer, text, screening, posted_at, now) -> Ticke
         pii_flags=sorted({finding.kind for finding in screening.pii}),
         posted_at=posted_at,
         received_at=now,
-        deadline=deadline_for(posted_at=posted_at, platform=channel.platform, priority=priority),
+        deadline=deadline_for(
+            posted_at=posted_at, platform=channel.platform, priority=result.priority
+        ),
     )
     apply_transition(ticket, "triage", None)
-    ticket.save()
     return ticket
+
+
+def triage_event_data(ticket: Ticket, mention_id: int) -> dict[str, Any]:
+    return {
+        "mention_id": mention_id,
+        "regulated": ticket.regulated,
+        "reasons": ticket.regulated_reasons,
+        "priority": ticket.priority,
+        "deadline": ticket.deadline.isoformat(),
+    }
 
 
 def _ticket_follow_up(*, ticket: Ticket, mention: Mention, screening, actor) -> None:
