@@ -1,11 +1,12 @@
 """Webhook endpoints: verify, store the raw delivery, wake the workers, answer. Nothing else.
 
 Platforms give a webhook a few seconds and send many at once, so a delivery costs as
-little as it can: plain Django views (no session, user or CSRF token is ever looked at),
-the client address's rate limits in one cache call (connectors/ratelimit.py), the
-accounts from the per-process cache, the signature checked over the raw bytes, one
-INSERT committed on its own, and a wake-up that is one cache call — not a broker message
-per delivery (see connectors/services/deliveries.py).
+little as it can: plain Django views that skip the session, user, CSRF and 2FA
+middleware (connectors/middleware.py), the client address's rate limits in one cache
+call (connectors/ratelimit.py), the accounts from the per-process cache, the signature
+checked over the raw bytes, one INSERT committed on its own (no health-check query
+first), and a wake-up that is one cache call — not a broker message per delivery (see
+connectors/services/deliveries.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from connectors.base import Connector, ConnectorError
+from connectors.middleware import platform_webhook
 from connectors.models import DeliveryKind, DeliveryStatus
 from connectors.ratelimit import client_address, webhook_admit, webhook_forged_count
 from connectors.registry import connector_for
@@ -153,18 +155,21 @@ def _verify_and_store(
     return JsonResponse({"status": "received", "delivery_ids": ids})
 
 
+@platform_webhook
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def x_webhook(request):
     return _receive(request, ("x",))
 
 
+@platform_webhook
 @csrf_exempt
 @require_http_methods(["GET", "POST"])
 def meta_webhook(request):
     return _receive(request, ("facebook", "instagram"))
 
 
+@platform_webhook
 @csrf_exempt
 @require_http_methods(["POST"])
 def generic_webhook(request):

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "servicedesk.middleware.BodySizeLimitMiddleware",
     # An unreachable database: 503 with Retry-After, not a 500 (for the views below).
     "servicedesk.middleware.DatabaseUnavailableMiddleware",
+    # The platforms' webhooks (signed, sessionless) skip the rest of the chain.
+    "connectors.middleware.PlatformWebhookMiddleware",
     "servicedesk.middleware.ApiSlashRedirectMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
