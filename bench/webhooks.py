@@ -577,7 +577,9 @@ def cpu_snapshot(groups: dict[int, str]) -> dict[str, float]:
             continue  # gone meanwhile
         comm = raw[raw.index("(") + 1 : raw.rindex(")")]
         fields = raw[raw.rindex(")") + 2 :].split()
-        group, ticks = int(fields[2]), int(fields[11]) + int(fields[12])
+        # Its own time and that of its children that ended: a PostgreSQL session that
+        # closes during a load moves its time to the postmaster's, instead of vanishing.
+        group, ticks = int(fields[2]), sum(int(value) for value in fields[11:15])
         if int(entry.name) == me:
             kind = "senders (this process)"
         elif group in groups:
@@ -598,8 +600,8 @@ def cpu_snapshot(groups: dict[int, str]) -> dict[str, float]:
 
 def cpu_used(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
     """Cores in use on average between two snapshots, by kind. `exited` is what the
-    machine did that no process still running at the end accounts for: mostly processes
-    that ended meanwhile (a PostgreSQL session's backend, say), and interrupts."""
+    machine did that no process still running at the end accounts for: processes that
+    ended meanwhile and whose parent has not collected them, and the kernel's own work."""
     if not after or seconds <= 0:
         return {}
     used = {kind: (after[kind] - before.get(kind, 0.0)) / seconds for kind in after}
