@@ -26,6 +26,7 @@ import os
 import pstats
 import random
 import re
+import runpy
 import secrets
 import signal
 import socket
@@ -65,6 +66,7 @@ X_PATH = "/connectors/x/webhook/"
 META_PATH = "/connectors/meta/webhook/"
 BARE_PATH = "/bench/bare-insert/"
 HEALTH_PATH = "/healthz"
+GUNICORN_CONF = "servicedesk/gunicorn_conf.py"
 HOST = "127.0.0.1"
 REDIS_DB = 13
 QUEUE = "servicedesk"
@@ -407,14 +409,16 @@ def free_port() -> int:
 class Server:
     """One process group we started, its output in a log file."""
 
-    def __init__(self, name: str, command: list[str], log_path: Path):
+    def __init__(
+        self, name: str, command: list[str], log_path: Path, env: dict[str, str] | None = None
+    ):
         self.name = name
         self.log_path = log_path
         with log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env=dict(os.environ),
+                env={**os.environ, **(env or {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: Ctrl-C reaches only us, we stop it
@@ -471,27 +475,30 @@ class Stack:
             server.stop()
 
 
-def stack_start(logs: Path, *, web_workers: int, web_threads: int, web_class: str) -> Stack:
+def stack_start(logs: Path, *, web_workers: int, web_threads: int) -> Stack:
+    """gunicorn as production runs it (servicedesk/gunicorn_conf.py: its defaults unless
+    --web-workers or --web-threads say otherwise), on a free port."""
     port = free_port()
+    env = {"BIND": f"{HOST}:{port}", "PROMETHEUS_MULTIPROC_DIR": str(logs / "metrics")}
+    (logs / "metrics").mkdir()
+    if web_workers:
+        env["WEB_CONCURRENCY"] = str(web_workers)
+    if web_threads:
+        env["WEB_THREADS"] = str(web_threads)
     web = Server(
         "gunicorn",
         [
             sys.executable,
             "-m",
             "gunicorn",
+            "-c",
+            str(ROOT / GUNICORN_CONF),
             "servicedesk.wsgi:application",
-            f"--bind={HOST}:{port}",
-            f"--worker-class={web_class}",
-            f"--workers={web_workers}",
-            *([f"--threads={web_threads}"] if web_class == "gthread" else []),
-            "--keep-alive=30",
-            "--backlog=2048",
-            "--timeout=30",
-            "--graceful-timeout=5",
             "--log-level=warning",
             "--no-control-socket",
         ],
         logs / "gunicorn.log",
+        env=env,
     )
     nodename = f"bench-{uuid.uuid4().hex[:8]}@localhost"
     worker = Server(
@@ -830,7 +837,11 @@ def load(
         raise BenchError("a sender did not finish in time")
     seconds_taken = finished - clock["start"]
     cpu = cpu_used(cpu_before, cpu_snapshot(groups or {}), seconds_taken)
-    return Phase([s for out in results for s in out], seconds_taken, 0, cpu)
+    # Paced, every request was due within `seconds`: the rate is what was acknowledged
+    # of them over that window (how late the answers came is in the latencies). Unpaced,
+    # it is over the whole time, the last answers included.
+    window = seconds if rate else seconds_taken
+    return Phase([s for out in results for s in out], window, 0, cpu)
 
 
 def webhook_load(port: int, requests: Requests, **kwargs) -> Phase:
@@ -1012,9 +1023,24 @@ def cpu_line(cpu: dict[str, float]) -> str:
 
 
 def web_label(args) -> str:
-    if args.web_class == "sync":
-        return f"{args.web_workers} sync workers"
-    return f"{args.web_workers} gthread workers x {args.web_threads} threads"
+    """The workers and threads gunicorn runs with: the options', else gunicorn_conf.py's
+    (read from the file, in a copy of the environment it would see)."""
+    saved = dict(os.environ)
+    try:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = "unused"  # the file makes one otherwise
+        for name, value in (
+            ("WEB_CONCURRENCY", args.web_workers),
+            ("WEB_THREADS", args.web_threads),
+        ):
+            if value:
+                os.environ[name] = str(value)
+        conf = runpy.run_path(str(ROOT / GUNICORN_CONF))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if conf["threads"] == 1:
+        return f"gunicorn_conf.py, {conf['workers']} sync workers"
+    return f"gunicorn_conf.py, {conf['workers']} gthread workers x {conf['threads']} threads"
 
 
 def report(rounds: list[Round], args, database: str) -> None:
@@ -1413,13 +1439,17 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="seconds to wait for the workers to process the deliveries (default 60)",
     )
-    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers (3)")
-    parser.add_argument("--web-threads", type=int, default=4, help="threads per worker (4)")
     parser.add_argument(
-        "--web-class",
-        choices=("gthread", "sync"),
-        default="gthread",
-        help="gunicorn worker class (gthread: keep-alive connections; sync: one per request)",
+        "--web-workers",
+        type=int,
+        default=0,
+        help="gunicorn workers (default: gunicorn_conf.py's, cores + 1)",
+    )
+    parser.add_argument(
+        "--web-threads",
+        type=int,
+        default=0,
+        help="threads per worker (default: gunicorn_conf.py's, 4; 1 runs sync workers)",
     )
     parser.add_argument(
         "--keep-db",
@@ -1436,8 +1466,8 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: where a webhook's time goes, and its processing's (N of each, 300)",
     )
     args = parser.parse_args(argv)
-    if min(args.senders, args.rounds, args.web_workers, args.web_threads) < 1:
-        parser.error("--senders, --rounds, --web-workers and --web-threads must be at least 1")
+    if min(args.senders, args.rounds) < 1 or min(args.web_workers, args.web_threads) < 0:
+        parser.error("--senders and --rounds must be at least 1, --web-* not negative")
     if not 0 < args.seconds <= 600 or not 0 <= args.drain_timeout <= 600 or args.rate < 0:
         parser.error("--seconds: (0, 600], --drain-timeout: [0, 600], --rate >= 0")
 
@@ -1466,7 +1496,6 @@ def main(argv: list[str] | None = None) -> int:
                 Path(logs),
                 web_workers=args.web_workers,
                 web_threads=args.web_threads,
-                web_class=args.web_class,
             )
             print(
                 f"gunicorn on {HOST}:{stack.port} ({web_label(args)}), "
