@@ -144,27 +144,14 @@ def _require_transaction(name: str) -> None:
         raise RuntimeError(f"{name} must run inside the transaction of the change it records")
 
 
-def audit_record(
-    *,
-    action: str,
-    actor=None,
-    ticket_id: int | None = None,
-    obj=None,
-    from_state: str = "",
-    to_state: str = "",
-    data: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain. Must run inside the caller's transaction."""
+def audit_record(**record: Any) -> AuditEvent:
+    """Append one event to the chain. Must run inside the caller's transaction.
+
+    The record, by keyword: `action` (required), `actor` (a user, or None for the
+    system), `ticket_id`, `obj` (the object changed), `from_state`, `to_state` and `data`
+    (JSON-able); an unknown keyword is a TypeError."""
     _require_transaction("audit_record")
-    event = _event(
-        action=action,
-        actor=actor,
-        ticket_id=ticket_id,
-        obj=obj,
-        from_state=from_state,
-        to_state=to_state,
-        data=data,
-    )
+    event = _event(**record)
     if connection.vendor == "postgresql":
         _append_postgresql(event)
     else:
