@@ -1,7 +1,7 @@
 """`make bench`: a locust load test of the production stack on 127.0.0.1, beside bare Django.
 
-The stack: gunicorn with the production settings (`servicedesk/gunicorn_conf.py`: sync
-workers, as many as it picks for this machine), `celery worker --concurrency 2` on Redis
+The stack: gunicorn with the production settings (`servicedesk/gunicorn_conf.py`:
+threaded workers, as many as it picks for this machine), `celery worker --concurrency 2` on Redis
 database 14, PostgreSQL, all with DEBUG off. Locust (as a library, in its own process:
 gevent must patch the standard library before anything else is imported) runs N users
 that each send their next request as soon as the last is answered, for a fixed time per
@@ -60,10 +60,12 @@ from bench.webhooks import (  # noqa: E402
     Stack,
     cpu_used,
     free_port,
+    gunicorn_env,
     percentile,
     redis_flush,
     stack_wait_ready,
     teardown,
+    web_label,
 )
 
 REDIS_DB = 14  # the webhook bench flushes 13, CI uses 15
@@ -171,34 +173,21 @@ def stack_start(logs: Path, *, web_concurrency: int, web_threads: int) -> Stack:
     """gunicorn as production runs it (`-c servicedesk/gunicorn_conf.py`) on a free port,
     and a Celery worker as the Procfile runs it (named, so that it can be pinged)."""
     port = free_port()
-    env = {"BIND": f"{HOST}:{port}", "PROMETHEUS_MULTIPROC_DIR": str(logs / "metrics")}
-    (logs / "metrics").mkdir()
-    if web_concurrency:
-        env["WEB_CONCURRENCY"] = str(web_concurrency)
-    if web_threads:
-        env["WEB_THREADS"] = str(web_threads)
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)  # Server passes this process's environment on
-    try:
-        web = Server(
+    env = gunicorn_env(logs, port, workers=web_concurrency, threads=web_threads)
+    web = Server(
+        "gunicorn",
+        [
+            sys.executable,
+            "-m",
             "gunicorn",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                GUNICORN_CONF,
-                "--no-control-socket",
-                "bench.load:application",
-            ],
-            logs / "gunicorn.log",
-        )
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+            "-c",
+            GUNICORN_CONF,
+            "--no-control-socket",
+            "bench.load:application",
+        ],
+        logs / "gunicorn.log",
+        env=env,
+    )
     nodename = f"bench-load-{uuid.uuid4().hex[:8]}@localhost"
     worker = Server(
         "celery worker",
@@ -223,14 +212,6 @@ def stack_start(logs: Path, *, web_concurrency: int, web_threads: int) -> Stack:
         stack.stop()
         raise
     return stack
-
-
-def web_label(web_concurrency: int, web_threads: int) -> str:
-    """What gunicorn_conf.py makes of the environment, as it computes it."""
-    workers = web_concurrency or os.cpu_count() * 2 + 1
-    threads = web_threads or 1
-    kind = "sync" if threads == 1 else f"gthread x {threads} threads"
-    return f"{workers} {kind} workers ({GUNICORN_CONF})"
 
 
 # ---- CPU --------------------------------------------------------------------------

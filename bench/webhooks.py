@@ -140,6 +140,11 @@ def django_setup(database_url: str, redis_url: str, *, test_client: bool = False
             "ALLOWED_HOSTS": "127.0.0.1,localhost" + (",testserver" if test_client else ""),
             "REDIS_URL": redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "0",
+            # The senders are on this host, which is exempt from the webhooks' rate limits
+            # by default: not here, so every delivery pays for its count as a platform's
+            # would (a limit no load reaches: the count is measured, never a refusal).
+            "WEBHOOK_RATE_LIMIT_EXEMPT": "",
+            "WEBHOOK_RATE_LIMIT": "100000000",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
         }
@@ -475,16 +480,23 @@ class Stack:
             server.stop()
 
 
+def gunicorn_env(logs: Path, port: int, *, workers: int, threads: int) -> dict[str, str]:
+    """The environment gunicorn_conf.py reads: a free port, a metrics directory of the
+    run's own, and the workers and threads when given (else the file's defaults)."""
+    env = {"BIND": f"{HOST}:{port}", "PROMETHEUS_MULTIPROC_DIR": str(logs / "metrics")}
+    (logs / "metrics").mkdir()
+    if workers:
+        env["WEB_CONCURRENCY"] = str(workers)
+    if threads:
+        env["WEB_THREADS"] = str(threads)
+    return env
+
+
 def stack_start(logs: Path, *, web_workers: int, web_threads: int) -> Stack:
     """gunicorn as production runs it (servicedesk/gunicorn_conf.py: its defaults unless
     --web-workers or --web-threads say otherwise), on a free port."""
     port = free_port()
-    env = {"BIND": f"{HOST}:{port}", "PROMETHEUS_MULTIPROC_DIR": str(logs / "metrics")}
-    (logs / "metrics").mkdir()
-    if web_workers:
-        env["WEB_CONCURRENCY"] = str(web_workers)
-    if web_threads:
-        env["WEB_THREADS"] = str(web_threads)
+    env = gunicorn_env(logs, port, workers=web_workers, threads=web_threads)
     web = Server(
         "gunicorn",
         [
@@ -1022,25 +1034,26 @@ def cpu_line(cpu: dict[str, float]) -> str:
     return ", ".join(shown) + f"; idle {cpu.get('idle', 0.0):.2f}"
 
 
-def web_label(args) -> str:
-    """The workers and threads gunicorn runs with: the options', else gunicorn_conf.py's
-    (read from the file, in a copy of the environment it would see)."""
+def gunicorn_settings(workers: int, threads: int) -> tuple[int, int]:
+    """The workers and threads gunicorn_conf.py makes of these options (0: not given),
+    read from the file itself, in a copy of the environment it would see."""
     saved = dict(os.environ)
     try:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = "unused"  # the file makes one otherwise
-        for name, value in (
-            ("WEB_CONCURRENCY", args.web_workers),
-            ("WEB_THREADS", args.web_threads),
-        ):
+        for name, value in (("WEB_CONCURRENCY", workers), ("WEB_THREADS", threads)):
             if value:
                 os.environ[name] = str(value)
         conf = runpy.run_path(str(ROOT / GUNICORN_CONF))
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    if conf["threads"] == 1:
-        return f"gunicorn_conf.py, {conf['workers']} sync workers"
-    return f"gunicorn_conf.py, {conf['workers']} gthread workers x {conf['threads']} threads"
+    return conf["workers"], conf["threads"]
+
+
+def web_label(workers: int, threads: int) -> str:
+    workers, threads = gunicorn_settings(workers, threads)
+    kind = "sync workers" if threads == 1 else f"gthread workers x {threads} threads"
+    return f"{workers} {kind} ({GUNICORN_CONF})"
 
 
 def report(rounds: list[Round], args, database: str) -> None:
@@ -1058,7 +1071,7 @@ def report(rounds: list[Round], args, database: str) -> None:
     print()
     print(
         f"median of {len(rounds)} round(s): {args.seconds:g} s of each load, {args.senders} "
-        f"senders ({load_kind}), gunicorn {web_label(args)}, "
+        f"senders ({load_kind}), gunicorn {web_label(args.web_workers, args.web_threads)}, "
         f"{WORKERS} Celery worker processes, {database}"
     )
     print(f"{'figure':<32} {'webhooks':>10} {'bare insert':>12} {'ratio':>7}")
@@ -1498,7 +1511,8 @@ def main(argv: list[str] | None = None) -> int:
                 web_threads=args.web_threads,
             )
             print(
-                f"gunicorn on {HOST}:{stack.port} ({web_label(args)}), "
+                f"gunicorn on {HOST}:{stack.port} "
+                f"({web_label(args.web_workers, args.web_threads)}), "
                 f"celery worker --concurrency {WORKERS}; warming up",
                 flush=True,
             )
