@@ -800,7 +800,9 @@ def load(
                     pause = due - time.perf_counter()
                     if pause > 0:
                         time.sleep(pause)
-                if time.perf_counter() >= deadline or next(budget) >= limit:
+                # Paced, a request due before the deadline is sent however late its
+                # sender woke (it was offered; its wait counts in its latency).
+                if (not due and time.perf_counter() >= deadline) or next(budget) >= limit:
                     break
                 request, raw = next(ready, (None, b""))
                 if request is None:  # more than was built: build one now
