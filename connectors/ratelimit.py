@@ -8,9 +8,15 @@ Two limits, each per client address and per one-minute window (fixed, on the clo
 - `WEBHOOK_RATE_LIMIT` requests of any kind: a ceiling, high by default, because the
   platforms deliver from a few addresses in bursts.
 
-Either is off at 0. A delivery costs one cache round trip (on Redis: one small Lua
-script, INCR and GET); a forged one a second. When the cache cannot be reached the
-limits are skipped for `FAIL_OPEN_SECONDS` and the outage logged once: a genuine
+Either is off at 0. Counting costs one cache round trip (on Redis: one small Lua
+script, INCRBY and GET), and not one per delivery: each process adds up an address's
+requests itself and adds them to the cache every `FLUSH_SECONDS` or every thousandth of
+the ceiling, whichever comes first, reading back every process's total and the forged
+count. So within one process the ceiling is exact, across processes it can be passed by
+a thousandth per process, and the forged count of other processes is seen within
+`FLUSH_SECONDS` (this process's own at once). Under a ceiling below 2,000 every request
+is added at once. A forged request costs one more round trip. When the cache cannot be
+reached the limits are skipped for `FAIL_OPEN_SECONDS` and the outage logged once: a genuine
 delivery is never refused because Redis is down, and no request waits on a dead Redis
 more than once in that time.
 
@@ -28,6 +34,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
@@ -43,6 +50,9 @@ WINDOW_SECONDS = 60
 # clocks are a few seconds apart still count in the same one.
 KEY_TTL = WINDOW_SECONDS + 5
 FAIL_OPEN_SECONDS = 5.0
+# A process adds its count of an address's requests to the cache at least this often,
+# and reads back everyone's (see `webhook_admit`).
+FLUSH_SECONDS = 0.1
 _PREFIX = "servicedesk:webhook-limit"
 
 # Cache alias -> monotonic time until which the limits are skipped (the cache failed).
@@ -105,12 +115,13 @@ def _cache_failed(alias: str, exc: Exception) -> None:
     _skip_until[alias] = time.monotonic() + FAIL_OPEN_SECONDS
 
 
-# Count one request and read another counter, atomically, in one round trip (cheaper
-# than a pipeline: one command to pack and parse). The first INCR of a window sets its
+# Add to one counter and read another, atomically, in one round trip (cheaper than a
+# pipeline: one command to pack and parse). The first increment of a window sets its
 # expiry, so a counter never outlives it.
 _COUNT_SCRIPT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local by = tonumber(ARGV[2])
+local count = redis.call('INCRBY', KEYS[1], by)
+if count == by then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 local other = 0
 if KEYS[2] then other = tonumber(redis.call('GET', KEYS[2]) or '0') end
 return {count, other}
@@ -129,21 +140,56 @@ def _redis_script(cache: RedisCache):
     return held[1]
 
 
-def _increment(cache, key: str, *, read: str | None = None) -> tuple[int, int]:
-    """Add one to `key` (created for KEY_TTL seconds) and read the count at `read`."""
+def _increment(cache, key: str, *, read: str | None = None, by: int = 1) -> tuple[int, int]:
+    """Add `by` to `key` (created for KEY_TTL seconds) and read the count at `read`."""
     if isinstance(cache, RedisCache):
         keys = [cache.make_and_validate_key(key)]
         if read is not None:
             keys.append(cache.make_and_validate_key(read))
-        count, other = _redis_script(cache)(keys=keys, args=[KEY_TTL])
+        count, other = _redis_script(cache)(keys=keys, args=[KEY_TTL, by])
         return int(count), int(other)
     cache.add(key, 0, timeout=KEY_TTL)
     try:
-        count = cache.incr(key)
+        count = cache.incr(key, by)
     except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=KEY_TTL)
-        count = 1
+        cache.add(key, by, timeout=KEY_TTL)
+        count = by
     return count, int(cache.get(read) or 0) if read is not None else 0
+
+
+@dataclass
+class _Tally:
+    """One address's requests in one window, as this process knows them."""
+
+    window: int
+    total: int = 0  # the count across every process, at this process's last flush
+    forged: int = 0  # the forged count then, plus the forged requests seen here since
+    unflushed: int = 0  # requests counted here and not yet added to the cache
+    flushed_at: float = -math.inf  # time.monotonic()
+
+
+# Address -> its tally in the current window. Stale windows are dropped as the dict
+# grows, so an attacker cycling through addresses cannot make it grow for long.
+_tallies: dict[str, _Tally] = {}
+_tallies_lock = threading.Lock()
+MAX_TALLIES = 10_000
+
+
+def _flush_every(limit: int) -> int:
+    """Requests counted here between two flushes: exact (1) for a limit under 2,000; for
+    a high ceiling, a thousandth of it, so each process can overshoot it by 0.1% at
+    most."""
+    return max(1, limit // 1000)
+
+
+def _tally(address: str, window: int) -> _Tally:
+    tally = _tallies.get(address)
+    if tally is None or tally.window != window:
+        if len(_tallies) >= MAX_TALLIES:
+            for key in [k for k, t in _tallies.items() if t.window != window]:
+                del _tallies[key]
+        tally = _tallies[address] = _Tally(window)
+    return tally
 
 
 def webhook_admit(address: str) -> int | None:
@@ -156,16 +202,36 @@ def webhook_admit(address: str) -> int | None:
     if _skipping(alias):
         return None
     window, retry_after = _window(time.time())
-    all_key, forged_key = _keys(address, window)
-    try:
-        cache = caches[alias]
-        if overall:
-            count, forged_count = _increment(cache, all_key, read=forged_key if forged else None)
-        else:
-            count, forged_count = 0, int(cache.get(forged_key) or 0)
-    except Exception as exc:  # whatever the backend raises: fail open, never drop a delivery
-        _cache_failed(alias, exc)
-        return None
+    now = time.monotonic()
+    with _tallies_lock:
+        tally = _tally(address, window)
+        tally.unflushed += 1
+        due = (
+            not overall
+            or tally.unflushed >= _flush_every(overall)
+            or now - tally.flushed_at >= FLUSH_SECONDS
+        )
+        adding, tally.unflushed = (tally.unflushed, 0) if due else (0, tally.unflushed)
+        if due:
+            tally.flushed_at = now
+    if due:
+        all_key, forged_key = _keys(address, window)
+        try:
+            cache = caches[alias]
+            if overall:
+                count, forged_count = _increment(
+                    cache, all_key, read=forged_key if forged else None, by=adding
+                )
+            else:
+                count, forged_count = 0, int(cache.get(forged_key) or 0)
+        except Exception as exc:  # whatever the backend raises: fail open, never drop one
+            _cache_failed(alias, exc)
+            return None
+        with _tallies_lock:
+            tally.total = max(tally.total, count)
+            tally.forged = max(tally.forged, forged_count)
+    with _tallies_lock:
+        count, forged_count = tally.total + tally.unflushed, tally.forged
     if (overall and count > overall) or (forged and forged_count >= forged):
         return retry_after
     return None
@@ -183,6 +249,10 @@ def webhook_forged_count(address: str) -> None:
     window, _ = _window(time.time())
     _, forged_key = _keys(address, window)
     try:
-        _increment(caches[alias], forged_key)
+        forged_count, _ = _increment(caches[alias], forged_key)
     except Exception as exc:  # fail open, as above
         _cache_failed(alias, exc)
+        return
+    with _tallies_lock:
+        tally = _tally(address, window)
+        tally.forged = max(tally.forged, forged_count)

@@ -310,3 +310,48 @@ def test_when_the_cache_is_down_deliveries_are_taken_and_the_outage_logged(
     outages = [r for r in caplog.records if "rate limits skipped" in r.getMessage()]
     assert len(outages) == 1
     assert "limits-down" in outages[0].getMessage()
+
+
+def _window_key(address: str) -> str:
+    from connectors.ratelimit import _keys, _window
+
+    return _keys(address, _window(time.time())[0])[0]
+
+
+def test_under_a_high_ceiling_one_process_holds_it_exactly_with_few_cache_calls(settings):
+    """A ceiling of 5,000 a minute: this process adds its count to the cache every 5
+    requests (or every FLUSH_SECONDS), yet the 5,001st request is the first refused."""
+    from django.core.cache import cache
+
+    from connectors.ratelimit import webhook_admit
+
+    settings.WEBHOOK_RATE_LIMIT = 5000
+    client = _address()
+
+    answers = [webhook_admit(client) for _ in range(5001)]
+
+    assert answers[:5000] == [None] * 5000
+    assert answers[5000] is not None and 1 <= answers[5000] <= 60
+    # The cache holds what was added at the flushes: never more than was counted, and
+    # at most one flush's worth (5) behind.
+    assert 4996 <= int(cache.get(_window_key(client))) <= 5001
+
+
+def test_another_process_counts_are_seen_within_the_flush_interval(settings):
+    """Another web process has counted 1,999 requests of the address (its flushes are
+    in the cache): once this process flushes, it refuses the address too."""
+    from django.core.cache import cache
+
+    from connectors.ratelimit import FLUSH_SECONDS, webhook_admit
+
+    settings.WEBHOOK_RATE_LIMIT = 2000  # flushes every 2 requests
+    client = _address()
+    assert webhook_admit(client) is None  # the first request flushes: 1 in the cache
+    cache.incr(_window_key(client), 1998)  # the other process's flush: 1,999 in all
+
+    time.sleep(FLUSH_SECONDS + 0.02)
+    second = webhook_admit(client)  # flushes (time): 2,000, not over
+    third = webhook_admit(client)  # 2,001
+
+    assert second is None
+    assert third is not None
