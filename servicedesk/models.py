@@ -39,7 +39,8 @@ class AuditEvent(models.Model):
     # The actor's username, kept so the record reads the same if the user is renamed.
     actor_name = models.CharField(max_length=150, blank=True, editable=False)
     action = models.CharField(max_length=64, editable=False)
-    ticket_id = models.BigIntegerField(null=True, blank=True, db_index=True, editable=False)
+    # Indexed with seq (Meta.indexes), which serves every lookup by ticket.
+    ticket_id = models.BigIntegerField(null=True, blank=True, editable=False)
     object_type = models.CharField(max_length=32, blank=True, editable=False)
     object_id = models.BigIntegerField(null=True, blank=True, editable=False)
     from_state = models.CharField(max_length=32, blank=True, editable=False)

@@ -67,10 +67,11 @@ class Ticket(models.Model):
         "connectors.ChannelAccount", on_delete=models.PROTECT, related_name="tickets"
     )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tickets")
-    state = FSMField(default=S.NEW, choices=S.choices, protected=True, db_index=True)
+    # Indexed with the deadline (Meta.indexes): a lone state index would only cost inserts.
+    state = FSMField(default=S.NEW, choices=S.choices, protected=True)
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
     sentiment = models.CharField(max_length=8, choices=Sentiment.choices, default=Sentiment.NEUTRAL)
-    regulated = models.BooleanField(default=False, db_index=True)
+    regulated = models.BooleanField(default=False)
     # [{"source": "inbound"|"draft"|"manual", "rule": id, "category": ..., "match": text, ...}]
     regulated_reasons = models.JSONField(default=list, blank=True)
     regulated_by = models.ForeignKey(
@@ -199,7 +200,10 @@ class Mention(models.Model):
     """One inbound post, exactly once per (channel, external_id)."""
 
     channel = models.ForeignKey(
-        "connectors.ChannelAccount", on_delete=models.PROTECT, related_name="mentions"
+        "connectors.ChannelAccount",
+        on_delete=models.PROTECT,
+        related_name="mentions",
+        db_index=False,  # the unique (channel, external_id) index starts with it
     )
     external_id = models.CharField(max_length=255)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="mentions")
