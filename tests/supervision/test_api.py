@@ -200,3 +200,18 @@ def test_the_schema_lists_the_supervision_endpoints(api):
 
     for path in [*ENDPOINTS, "/api/v1/tickets/{ticket_id}/evidence/"]:
         assert "get" in schema["paths"][path], path
+
+
+def test_percentiles_of_answers_on_whole_days_past_are_the_nearest_ranks(api, desk):
+    """Answers whose posts fall on a whole day of the period come from that day's kept
+    histogram (added up in the database on PostgreSQL), not from the cycles: their
+    percentiles must be the same nearest ranks."""
+    days_ago = 3 * 24 * 60
+    for minutes in (days_ago, days_ago + 100):
+        answer(customer_post(desk["channel"], minutes_ago=minutes).pk, desk["agent"])
+
+    body = api(desk["supervisor"]).get("/api/v1/metrics/latency/").json()
+
+    assert body["count"] == 2
+    assert days_ago * 60 - 5 <= body["p50"] <= days_ago * 60 + 5
+    assert body["p99"] >= (days_ago + 100) * 60 - 5  # the slower of the two, not the first

@@ -233,7 +233,9 @@ def _histograms(period: Period, dimension: str) -> dict[int, Counter]:
         with connection.cursor() as cursor:
             cursor.execute(_DAYS_HISTOGRAM_SQL, [dimension, days[0], days[-1]])
             for key, seconds, n in cursor.fetchall():
-                out[key][seconds] = n
+                # SUM gives a numeric (Decimal): made an int, or the nearest rank's
+                # integer ceiling would truncate instead (Decimal's // does).
+                out[key][seconds] = int(n)
     elif days:
         rows = LatencyDay.objects.filter(
             dimension=dimension, day__gte=days[0], day__lte=days[-1]
