@@ -49,7 +49,6 @@ from bench.ingest import (  # noqa: E402 (ROOT must be on sys.path first)
     where,
 )
 from bench.webhooks import (  # noqa: E402
-    CLOCK_TICKS,
     HOST,
     READY_TIMEOUT,
     Fixtures,
@@ -66,6 +65,9 @@ from bench.webhooks import (  # noqa: E402
     stack_wait_ready,
     teardown,
     web_label,
+)
+from bench.webhooks import (  # noqa: E402
+    cpu_snapshot as webhook_cpu_snapshot,
 )
 
 REDIS_DB = 14  # the webhook bench flushes 13, CI uses 15
@@ -218,40 +220,10 @@ def stack_start(logs: Path, *, web_concurrency: int, web_threads: int) -> Stack:
 
 
 def cpu_snapshot(groups: dict[int, str]) -> dict[str, float]:
-    """The webhook bench's cpu_snapshot (CPU seconds by kind of process, the machine's
-    idle and interrupts), counting each process's reaped children too (cutime, cstime):
-    gunicorn replaces a worker every WEB_MAX_REQUESTS requests, and the time of one that
-    ended stays in its master's figures instead of leaving its kind's sum."""
-    totals: dict[str, float] = {}
-    if not os.path.exists("/proc/stat"):
-        return totals
-    me = os.getpid()
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue  # gone meanwhile
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        group, ticks = int(fields[2]), sum(int(value) for value in fields[11:15])
-        if int(entry.name) == me:
-            kind = "locust"
-        elif group in groups:
-            kind = groups[group]
-        elif comm.startswith(("postgres", "postmaster")):
-            kind = "postgres"
-        elif comm.startswith("redis"):
-            kind = "redis"
-        else:
-            kind = "other"
-        totals[kind] = totals.get(kind, 0.0) + ticks / CLOCK_TICKS
-    with open("/proc/stat") as stat:
-        machine = stat.readline().split()[1:]
-    totals["idle"] = (int(machine[3]) + int(machine[4])) / CLOCK_TICKS
-    totals["interrupts"] = sum(int(value) for value in machine[5:8]) / CLOCK_TICKS
-    return totals
+    """The webhook bench's, this process being locust's parent (the ticket poller). Each
+    process's reaped children count with it: gunicorn replaces a worker every
+    WEB_MAX_REQUESTS requests, and the time of one that ended stays in its master's."""
+    return webhook_cpu_snapshot(groups, me="locust")
 
 
 # ---- the load generator (a separate process; locust imported first) -----------------

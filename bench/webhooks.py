@@ -579,14 +579,14 @@ def stack_wait_ready(stack: Stack) -> None:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def cpu_snapshot(groups: dict[int, str]) -> dict[str, float]:
+def cpu_snapshot(groups: dict[int, str], me: str = "senders (this process)") -> dict[str, float]:
     """CPU seconds used so far, by kind of process (Linux /proc; empty elsewhere): our
     process groups by name, PostgreSQL, Redis, this process (the senders), the rest;
     and the whole machine's `idle` time and `interrupts` (irq, softirq, steal)."""
     totals: dict[str, float] = {}
     if not os.path.exists("/proc/stat"):
         return totals
-    me = os.getpid()
+    pid = os.getpid()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -599,8 +599,8 @@ def cpu_snapshot(groups: dict[int, str]) -> dict[str, float]:
         # Its own time and that of its children that ended: a PostgreSQL session that
         # closes during a load moves its time to the postmaster's, instead of vanishing.
         group, ticks = int(fields[2]), sum(int(value) for value in fields[11:15])
-        if int(entry.name) == me:
-            kind = "senders (this process)"
+        if int(entry.name) == pid:
+            kind = me
         elif group in groups:
             kind = groups[group]
         elif comm.startswith(("postgres", "postmaster")):
