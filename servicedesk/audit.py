@@ -186,9 +186,7 @@ def audit_record_many(records: list[dict[str, Any]]) -> list[AuditEvent]:
         last_seq, prev_hash, created_at = row
         first_seq = last_seq - count + 1
     else:
-        head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-            id=1, defaults={"seq": 0, "hash": GENESIS_HASH}
-        )
+        head = _head_locked()
         first_seq, prev_hash, created_at = head.seq + 1, head.hash, timezone.now()
     for offset, event in enumerate(events):
         event.seq = first_seq + offset
@@ -200,10 +198,16 @@ def audit_record_many(records: list[dict[str, Any]]) -> list[AuditEvent]:
     return events
 
 
-def _append_portable(event: AuditEvent) -> None:
+def _head_locked() -> AuditChainHead:
+    """The chain's head, created on a new database, locked to the end of the transaction."""
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(
         id=1, defaults={"seq": 0, "hash": GENESIS_HASH}
     )
+    return head
+
+
+def _append_portable(event: AuditEvent) -> None:
+    head = _head_locked()
     event.seq = head.seq + 1
     event.prev_hash = head.hash
     event.hash = event_hash(head.hash, event_payload(event))

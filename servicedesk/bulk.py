@@ -47,7 +47,6 @@ def bulk_insert(
     wanted = [pk_column, *(meta.get_field(name).column for name in returning)]
     rows_per_statement = max(1, MAX_PARAMETERS // len(fields))
     returned: list[tuple[Any, ...]] = []
-    connection.ensure_connection()
     for start in range(0, len(objs), rows_per_statement):
         chunk = objs[start : start + rows_per_statement]
         params: list[Any] = []
@@ -64,7 +63,7 @@ def bulk_insert(
             f"{' ON CONFLICT DO NOTHING' if ignore_conflicts else ''} "
             f"RETURNING {', '.join(connection.ops.quote_name(c) for c in wanted)}"
         )
-        rows = _execute(sql, params)
+        rows = execute_returning(sql, params)
         if not ignore_conflicts:
             for obj, (pk, *_) in zip(chunk, rows, strict=True):
                 obj.pk = pk
@@ -74,8 +73,12 @@ def bulk_insert(
     return returned
 
 
-def _execute(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+def execute_returning(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement and fetch its rows: on PostgreSQL straight on psycopg with
+    server-side parameters (the values are never quoted into the text in Python),
+    elsewhere through Django's cursor. `%s` placeholders either way."""
     if connection.vendor == "postgresql":
+        connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()

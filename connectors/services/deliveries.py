@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import psycopg
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
@@ -36,6 +35,7 @@ from connectors.base import Connector, ConnectorError, InboundEvent, PermanentEr
 from connectors.models import ChannelAccount, DeliveryKind, DeliveryStatus, RawDelivery
 from connectors.registry import connector_for
 from connectors.services.ingest import events_ingest
+from servicedesk.bulk import execute_returning
 from servicedesk.dead_letters import dead_letter_record_delivery
 
 logger = logging.getLogger(__name__)
@@ -140,9 +140,7 @@ def delivery_store_webhook(
         f"INSERT INTO {table} ({', '.join(_COLUMNS)}) "  # noqa: S608 (no user input)
         f"VALUES {', '.join([values] * len(channels))} RETURNING id"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [delivery_id for (delivery_id,) in cursor.fetchall()]
+    return _insert(sql, params)
 
 
 def _insert_reconnecting(sql: str, params: list) -> list[int]:
@@ -167,10 +165,7 @@ def _insert_reconnecting(sql: str, params: list) -> list[int]:
 
 
 def _insert(sql: str, params: list) -> list[int]:
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, params)
-        return [delivery_id for (delivery_id,) in cursor.fetchall()]
+    return [delivery_id for (delivery_id,) in execute_returning(sql, params)]
 
 
 _last_wake = 0.0  # time.monotonic() of this process's last wake-up that reached the broker
